@@ -98,8 +98,8 @@ SPECS: dict[str, ModelSpec] = {
 }
 # Train order: models that later ones are compared with come first.
 TRAIN_ORDER = (
-    "vit", "vit-data3", "resnet", "vit-data10", "vit-data30", "vit-gap",
-    "vit-noskip-1", "vit-noskip-3", "vit-noskip-5", "plainnet", "mixer",
+    "vit", "resnet", "vit-data3", "plainnet", "vit-gap", "vit-data10", "vit-data30", "mixer",
+    "vit-noskip-1", "vit-noskip-3", "vit-noskip-5",
 )  # fmt: skip
 
 

@@ -1,0 +1,5 @@
+"""Figures: cka_intro."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

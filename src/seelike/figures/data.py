@@ -1,0 +1,5 @@
+"""Figures: data."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""Figures: locality."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""Figures: scale."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,97 @@
+"""Live views over `seelike.figures`: controls that redraw a figure, with a static default for the HTML book.
+
+A `LiveFigure` is one output with two renderings. A Jupyter front end with a kernel shows the controls and
+the figure, redrawn on every change. Static renderers (the HTML book, nbconvert, a notebook opened without a
+kernel) cannot show widgets; for them the same output carries the default figure as a PNG (`_config.yml`
+tells the HTML builder to prefer it). Nothing is drawn here that `seelike.figures` does not draw.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+__all__ = ["LiveFigure", "figure_png", "figure_signature"]
+
+
+def figure_png(figure: Figure, dpi: int = 80) -> bytes:
+    """The figure rendered to PNG bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def figure_signature(figure: Figure) -> bytes:
+    """The figure's rendered pixels (RGBA bytes): equal signatures mean visually identical figures."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return bytes(canvas.buffer_rgba())
+
+
+class LiveFigure:
+    """Controls plus a figure function, redrawn whenever a control changes.
+
+    Args:
+        draw: figure function; called as `draw(**values)` with one keyword per control, returns a Figure.
+        controls: name → ipywidgets control (its `.value` is passed to `draw`).
+
+    Attributes:
+        figure: the figure for the current control values.
+        controls: the controls, e.g. `view.controls["block"].value = 3` redraws.
+    """
+
+    def __init__(self, draw: Callable[..., Figure], **controls: widgets.ValueWidget):
+        self.draw = draw
+        self.controls = controls
+        self.output = widgets.Output()
+        self.figure: Figure = self._draw()
+        self.default_png = figure_png(self.figure)
+        self._show()
+        for control in controls.values():
+            control.observe(self._on_change, names="value")
+        self.widget = widgets.VBox([widgets.HBox(list(controls.values())), self.output])
+
+    def values(self) -> dict[str, Any]:
+        return {name: control.value for name, control in self.controls.items()}
+
+    def _draw(self) -> Figure:
+        figure = self.draw(**self.values())
+        plt.close(figure)  # in case `draw` used pyplot: shown through the Output widget only, never twice
+        return figure
+
+    def _show(self) -> None:
+        self.output.clear_output(wait=True)
+        with self.output:
+            from IPython.display import display
+
+            display(self.figure)
+
+    def _on_change(self, change: dict) -> None:
+        self.figure = self._draw()
+        self._show()
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude) or {}
+        if isinstance(bundle, tuple):
+            bundle = bundle[0]
+        bundle = dict(bundle)
+        bundle["image/png"] = base64.b64encode(self.default_png).decode("ascii")
+        bundle["text/plain"] = f"<LiveFigure: {', '.join(self.controls)}>"
+        return bundle
+
+
+from .basics import *  # noqa: E402,F403  chapters 1-3
+from .cka import *  # noqa: E402,F403  chapter 5
+from .cka_intro import *  # noqa: E402,F403  chapter 4
+from .data import *  # noqa: E402,F403  chapter 0
+from .locality import *  # noqa: E402,F403  chapter 6
+from .scale import *  # noqa: E402,F403  chapter 8
+from .spatial import *  # noqa: E402,F403  chapter 7

@@ -1,0 +1,5 @@
+"""Live views: cka."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

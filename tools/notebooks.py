@@ -1,0 +1,78 @@
+"""Refresh the book's notebooks from their paired percent files.
+
+    python tools/notebooks.py book/02_attention.py [more.py ...]   # or: --all
+
+For each chapter: write the .ipynb from the .py (jupytext pairing), execute it top to bottom in a fresh
+kernel, then keep it small for git: images, HTML and widget outputs are dropped (the book re-executes and
+renders them), text outputs and execution counts stay so `pytest --nbval-lax` can compare the cells tagged
+`nbval-check-output`. Prints each notebook's execution time (the budget is 2 minutes per chapter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+from nbclient import NotebookClient
+
+KEEP_MIME = {"text/plain"}
+KEEP_METADATA = {"kernelspec", "language_info", "jupytext"}
+
+
+def strip(notebook: nbformat.NotebookNode) -> None:
+    notebook.metadata = {k: v for k, v in notebook.metadata.items() if k in KEEP_METADATA}
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("colab", None)
+        cell.metadata.pop("outputId", None)
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.output_type in ("display_data", "execute_result"):
+                data = {k: v for k, v in output.data.items() if k in KEEP_MIME}
+                text = data.get("text/plain", "")
+                if not data or text.startswith(("<Figure", "<LiveFigure", "VBox(", "HBox(")):
+                    continue
+                output.data = data
+                output.metadata = {}
+            if output.output_type == "stream" and output.name == "stderr":
+                continue  # progress bars and warnings: machine-specific noise
+            kept.append(output)
+        cell.outputs = kept
+
+
+def refresh(py_path: Path, timeout: int = 600) -> float:
+    notebook = jupytext.read(py_path)
+    notebook.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    started = time.time()
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(py_path.parent)}})
+    client.execute()
+    elapsed = time.time() - started
+    strip(notebook)
+    ipynb = py_path.with_suffix(".ipynb")
+    jupytext.write(notebook, ipynb, fmt="ipynb")
+    jupytext.write(notebook, py_path, fmt="py:percent")  # keep the pair in step (same cells, same metadata)
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("paths", nargs="*", type=Path)
+    parser.add_argument("--all", action="store_true")
+    args = parser.parse_args()
+    paths = sorted(Path("book").glob("[0-9][0-9]_*.py")) if args.all else args.paths
+    if not paths:
+        parser.error("give chapter .py files or --all")
+    for path in paths:
+        print(f"{path}: executing...", flush=True)
+        print(f"{path}: {refresh(path):.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
