@@ -1,14 +1,38 @@
-"""Mean attention distance: how far, in pixels, each attention head looks (Figs 3 and 4 of the paper)."""
+"""Mean attention distance: how far, in pixels, each attention head looks (Figs 3 and 4 of the paper).
+
+Two routes give the same numbers. From attention probabilities (`mean_attention_distance`, fed by
+`attention_probabilities`): simple, but it holds every (B, H, T, T) matrix. From queries and keys
+(`mean_attention_distance_qk`, `dataset_mean_attention_distance(..., method="qk")`): the softmax and the
+weighted distance are fused (`seelike.kernels`: a Triton kernel on CUDA, a chunked torch reference
+elsewhere), so the T×T matrix is never stored. Plus head sorting, local-head counting, and per-head
+attention outputs for head-subset comparisons (Fig 5).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .activations import attention_probabilities
+from .activations import attention_modules, attention_probabilities
+from .kernels import mean_attention_distance_from_qk
+
+__all__ = [
+    "dataset_mean_attention_distance",
+    "head_outputs",
+    "head_subsets",
+    "local_head_mask",
+    "mean_attention_distance",
+    "mean_attention_distance_qk",
+    "model_patch_geometry",
+    "patch_distances",
+    "queries_and_keys",
+    "sort_heads",
+    "uniform_attention_distance",
+]
 
 
 def patch_distances(grid_size: int, patch_size: float) -> torch.Tensor:
@@ -46,6 +70,8 @@ def mean_attention_distance(
     """
     if attn.ndim != 4 or attn.shape[-1] != attn.shape[-2]:
         raise ValueError(f"attn must have shape (B, H, T, T), got {tuple(attn.shape)}")
+    if not torch.isfinite(attn).all():
+        raise ValueError("attn contains NaN or inf")
     n_patches = attn.shape[-1] - num_prefix_tokens
     if grid_size is None:
         grid_size = math.isqrt(n_patches)
@@ -63,6 +89,85 @@ def uniform_attention_distance(grid_size: int, patch_size: float) -> float:
     return patch_distances(grid_size, patch_size).mean().item()
 
 
+def model_patch_geometry(model: nn.Module) -> tuple[int, int, int]:
+    """(patch_size, grid_size, num_prefix_tokens) of a timm ViT with square patches on a square grid."""
+    embed = getattr(model, "patch_embed", None)
+    if embed is None:
+        raise ValueError(f"{type(model).__name__} has no patch_embed: not a timm ViT")
+    patch, grid = tuple(embed.patch_size), tuple(embed.grid_size)
+    if patch[0] != patch[1] or grid[0] != grid[1]:
+        raise ValueError(f"need square patches on a square grid, got patch {patch} and grid {grid}")
+    return patch[0], grid[0], getattr(model, "num_prefix_tokens", 1)
+
+
+@torch.inference_mode()
+def queries_and_keys(
+    model: nn.Module, images: torch.Tensor
+) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+    """Queries, keys and score scale of every attention layer for one batch.
+
+    Read with forward hooks on each timm attention module's `q_norm` and `k_norm` (identity layers unless the
+    model normalises q and k), i.e. exactly the q and k that meet in the softmax. Works with fused attention
+    on: the probabilities are never needed.
+
+    Args:
+        model: a timm ViT.
+        images: (B, C, H, W) as the model expects.
+
+    Returns:
+        per attention layer, (q, k, scale) with q and k of shape (B, heads, T, head_dim).
+    """
+    modules = attention_modules(model)
+    if not modules:
+        raise ValueError(f"{type(model).__name__} has no timm attention layers")
+    queries: dict[int, torch.Tensor] = {}
+    keys: dict[int, torch.Tensor] = {}
+    handles = []
+    for index, (_, module) in enumerate(modules):
+        handles.append(
+            module.q_norm.register_forward_hook(lambda m, i, out, index=index: queries.update({index: out}))
+        )
+        handles.append(
+            module.k_norm.register_forward_hook(lambda m, i, out, index=index: keys.update({index: out}))
+        )
+    try:
+        model(images)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [(queries[i], keys[i], float(module.scale)) for i, (_, module) in enumerate(modules)]
+
+
+def mean_attention_distance_qk(
+    model: nn.Module,
+    images: torch.Tensor,
+    patch_size: float | None = None,
+    renormalize: bool = True,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Mean attention distance of every head of every layer for one batch, without attention matrices.
+
+    Args:
+        model: a timm ViT.
+        images: (B, C, H, W).
+        patch_size: patch side in pixels; the model's own by default.
+        renormalize: as in `mean_attention_distance`.
+        backend: "auto" (Triton on CUDA, chunked torch reference elsewhere), "triton" or "reference".
+
+    Returns:
+        (layers, heads) float64 distances in pixels, averaged over the batch's images and query patches.
+    """
+    own_patch, grid_size, prefix = model_patch_geometry(model)
+    patch_size = own_patch if patch_size is None else patch_size
+    rows = []
+    for q, k, scale in queries_and_keys(model, images):
+        per_query = mean_attention_distance_from_qk(
+            q, k, patch_size, grid_size, prefix, scale=scale, renormalize=renormalize, backend=backend
+        )
+        rows.append(per_query.double().mean(dim=(0, 2)))
+    return torch.stack(rows)
+
+
 def dataset_mean_attention_distance(
     model: nn.Module,
     images: torch.Tensor,
@@ -71,6 +176,7 @@ def dataset_mean_attention_distance(
     num_prefix_tokens: int | None = None,
     renormalize: bool = True,
     progress: bool = False,
+    method: str = "probabilities",
 ) -> torch.Tensor:
     """Mean attention distance of every head of every attention layer, averaged over `images`.
 
@@ -78,21 +184,141 @@ def dataset_mean_attention_distance(
         model: a timm ViT.
         images: (N, C, H, W) as the model expects.
         patch_size: patch side in pixels.
+        batch_size: images per forward pass.
         num_prefix_tokens: defaults to the model's own `num_prefix_tokens` (1 with CLS, 0 for GAP models).
+        renormalize: rescale each query's weights on the patches to sum to 1 (see `mean_attention_distance`).
+        progress: show a progress bar.
+        method: "probabilities" (capture the (B, H, T, T) attention matrices) or "qk" (fused from queries and
+            keys via `seelike.kernels`, never storing the matrices; the model's own prefix count is used).
 
     Returns:
         (layers, heads) float64 distances in pixels.
     """
+    if method not in ("probabilities", "qk"):
+        raise ValueError(f"method must be 'probabilities' or 'qk', got {method!r}")
+    if len(images) == 0:
+        raise ValueError("no images")
     if num_prefix_tokens is None:
         num_prefix_tokens = getattr(model, "num_prefix_tokens", 1)
     total, count = None, 0
     starts = range(0, len(images), batch_size)
     for start in tqdm(starts, desc="attention distance", disable=not progress):
         batch = images[start : start + batch_size]
-        per_layer = torch.stack([
-            mean_attention_distance(a, patch_size, num_prefix_tokens=num_prefix_tokens, renormalize=renormalize)
-            for a in attention_probabilities(model, batch)
-        ])  # fmt: skip
+        if method == "qk":
+            per_layer = mean_attention_distance_qk(model, batch, patch_size, renormalize=renormalize)
+        else:
+            per_layer = torch.stack([
+                mean_attention_distance(a, patch_size, num_prefix_tokens=num_prefix_tokens,
+                                        renormalize=renormalize)
+                for a in attention_probabilities(model, batch)
+            ])  # fmt: skip
         total = per_layer * len(batch) if total is None else total + per_layer * len(batch)
         count += len(batch)
     return total / count
+
+
+# --------------------------------------------------------------------------------------------- heads
+
+
+def sort_heads(distances: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Heads sorted within each block from most local (smallest distance) to most global.
+
+    Args:
+        distances: (layers, heads) mean attention distances.
+
+    Returns:
+        (sorted (layers, heads), order (layers, heads) int64), sorted[l, i] = distances[l, order[l, i]].
+    """
+    if distances.ndim != 2:
+        raise ValueError(f"distances must have shape (layers, heads), got {tuple(distances.shape)}")
+    values, order = torch.sort(distances, dim=1, stable=True)
+    return values, order
+
+
+def local_head_mask(
+    distances: torch.Tensor,
+    grid_size: int,
+    patch_size: float,
+    fraction: float = 0.6,
+    blocks: Sequence[int] | None = (0, 1),
+) -> torch.Tensor:
+    """Which heads are local: mean distance at most `fraction` × the uniform-attention distance.
+
+    Uniform attention over the grid sets the scale (a head that looks everywhere equally), so the threshold
+    means the same on any grid and patch size.
+
+    Args:
+        distances: (layers, heads) mean attention distances in pixels.
+        grid_size, patch_size: the model's patch grid (for the uniform distance).
+        fraction: threshold as a fraction of the uniform distance.
+        blocks: the blocks considered (others are all False); None for every block.
+
+    Returns:
+        (layers, heads) bool.
+    """
+    if distances.ndim != 2:
+        raise ValueError(f"distances must have shape (layers, heads), got {tuple(distances.shape)}")
+    mask = distances <= fraction * uniform_attention_distance(grid_size, patch_size)
+    if blocks is not None:
+        keep = torch.zeros(distances.shape[0], dtype=torch.bool)
+        keep[list(blocks)] = True
+        mask &= keep[:, None].to(mask.device)
+    return mask
+
+
+def head_subsets(order: Sequence[int], size: int) -> list[tuple[int, ...]]:
+    """Contiguous windows of `size` heads taken along `order` (e.g. from most local to most global).
+
+    Args:
+        order: head indices, e.g. one row of `sort_heads(...)[1]`.
+        size: heads per subset, 1 <= size <= len(order).
+
+    Returns:
+        len(order) - size + 1 tuples of head indices, in the order's direction.
+    """
+    order = [int(h) for h in order]
+    if not 1 <= size <= len(order):
+        raise ValueError(f"subset size must be between 1 and {len(order)}, got {size}")
+    return [tuple(order[start : start + size]) for start in range(len(order) - size + 1)]
+
+
+class HeadOutputCapture:
+    """Forward pre-hook on a timm attention module's `norm` (identity by default): its input is the heads'
+    outputs softmax(q·k)·v, concatenated along channels, before the output projection mixes them.
+
+    Attributes:
+        output: the last batch's per-head outputs, (B, T, heads, head_dim).
+    """
+
+    def __init__(self, num_heads: int):
+        self.num_heads = num_heads
+        self.output: torch.Tensor | None = None
+
+    def __call__(self, module: nn.Module, args: tuple) -> None:
+        x = args[0]
+        self.output = x.reshape(x.shape[0], x.shape[1], self.num_heads, x.shape[2] // self.num_heads)
+
+
+@torch.inference_mode()
+def head_outputs(model: nn.Module, images: torch.Tensor, block: int = 0) -> torch.Tensor:
+    """Each head's attention output (softmax(q·k)·v, before the projection) in one block, for one batch.
+
+    Args:
+        model: a timm ViT.
+        images: (B, C, H, W).
+        block: which attention layer (0 = the first).
+
+    Returns:
+        (B, T, heads, head_dim), prefix tokens first.
+    """
+    modules = attention_modules(model)
+    if not 0 <= block < len(modules):
+        raise ValueError(f"block must be in [0, {len(modules)}), got {block}")
+    module = modules[block][1]
+    capture = HeadOutputCapture(module.num_heads)
+    handle = module.norm.register_forward_pre_hook(capture)
+    try:
+        model(images)
+    finally:
+        handle.remove()
+    return capture.output

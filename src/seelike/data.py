@@ -102,13 +102,18 @@ def _download(url: str, timeout: float = 30.0) -> bytes:
         return response.read()
 
 
-def _download_fashion_mnist(target: Path, split: str, downloader=_download) -> None:
-    """Download one split into `target`, refusing any file whose decompressed sha256 is wrong."""
-    target.mkdir(parents=True, exist_ok=True)
+def _download_fashion_mnist(target: Path, split: str) -> None:
+    """Download one split into `target`, refusing any file whose decompressed sha256 is wrong.
+
+    Every file is verified before any is written, so a failed download leaves nothing half-done behind."""
+    verified = {}
     for stem, expected in FASHION_MNIST_FILES[split].values():
-        raw = gzip.decompress(downloader(FASHION_MNIST_URL + stem + ".gz"))
+        raw = gzip.decompress(_download(FASHION_MNIST_URL + stem + ".gz"))
         if sha256_bytes(raw) != expected:
             raise ChecksumError(f"downloaded {stem} has the wrong sha256; refusing it")
+        verified[stem] = raw
+    target.mkdir(parents=True, exist_ok=True)
+    for stem, raw in verified.items():
         (target / stem).write_bytes(raw)
 
 

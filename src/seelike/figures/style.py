@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import matplotlib
+from matplotlib.figure import Figure
 
 matplotlib.use(matplotlib.get_backend())  # keep whatever backend the session chose (inline, Agg)
 
@@ -14,14 +17,21 @@ def apply_style() -> None:
     matplotlib.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "figure.autolayout": False})
 
 
+class BookFigure(Figure):
+    """A matplotlib Figure that shows itself as a PNG in any notebook, whatever the backend."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
+
+
 def new_figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (6.0, 4.0), **subplot_kw):
     """A figure and its axes without pyplot: figures stay pure (no global state, never shown twice).
 
     Returns:
-        (Figure, Axes or array of Axes), as `plt.subplots` would.
+        (BookFigure, Axes or array of Axes), as `plt.subplots` would.
     """
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=figsize, layout="constrained")
+    figure = BookFigure(figsize=figsize, layout="constrained")
     axes = figure.subplots(nrows, ncols, **subplot_kw)
     return figure, axes

@@ -1,0 +1,293 @@
+"""Linear probes: how linearly decodable the class is from a layer's representation.
+
+A probe is ridge regression onto ±1 one-hot targets (+1 for the true class, −1 elsewhere), solved in closed
+form, as in the paper; the predicted class is the largest output. Probes are fitted per layer on several
+read-outs of the tokens: the CLS token, the global average of the tokens (GAP, with and without CLS) and each
+spatial token on its own. ResNet feature maps are average-pooled to the final stage's grid, so their
+"tokens" are comparable positions at every depth.
+
+The solve is float64. With N examples and D features it uses the primal normal equations (a D×D system)
+when D ≤ N and the dual (an N×N system, W = X̃ᵀα) otherwise, so few-shot probes on wide layers stay cheap.
+Every function takes leading batch dimensions, so one call fits a probe per token position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = [
+    "LinearProbe",
+    "pm1_targets",
+    "fit_linear_probe",
+    "probe_accuracy",
+    "layer_features",
+    "pooled_features",
+    "probe_layers",
+]
+
+
+@dataclass
+class LinearProbe:
+    """A fitted linear read-out: scores = features @ weight + bias.
+
+    Attributes:
+        weight: (..., D, C) float64.
+        bias: (..., C) float64.
+        l2: the ridge penalty used (per leading index, after any relative scaling), shape (...).
+    """
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    l2: torch.Tensor
+
+    def scores(self, features: torch.Tensor) -> torch.Tensor:
+        """(..., N, D) features → (..., N, C) class scores (float64)."""
+        _check_features(features)
+        if features.shape[-1] != self.weight.shape[-2]:
+            raise ValueError(f"probe has {self.weight.shape[-2]} inputs, features have {features.shape[-1]}")
+        return features.double() @ self.weight + self.bias.unsqueeze(-2)
+
+    def predict(self, features: torch.Tensor) -> torch.Tensor:
+        """(..., N, D) features → (..., N) predicted class indices."""
+        return self.scores(features).argmax(dim=-1)
+
+
+def _check_features(features: torch.Tensor) -> None:
+    if features.ndim < 2:
+        raise ValueError(f"features must be (..., N, D), got shape {tuple(features.shape)}")
+    if not torch.isfinite(features).all():
+        raise ValueError("features contain NaN or inf")
+
+
+def pm1_targets(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(N,) integer labels → (N, C) float64 targets: +1 at the label, −1 elsewhere."""
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be (N,), got shape {tuple(labels.shape)}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes}), got [{labels.min()}, {labels.max()}]")
+    return 2.0 * F.one_hot(labels.long(), num_classes).double() - 1.0
+
+
+def fit_linear_probe(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    l2: float,
+    *,
+    num_classes: int | None = None,
+    relative: bool = False,
+) -> LinearProbe:
+    """Closed-form ridge regression onto ±1 one-hot targets, with an unpenalised bias.
+
+    Minimises ‖X W + 1 bᵀ − Y‖² + λ‖W‖² in float64: features and targets are centred (which fits the bias
+    exactly), then W = (X̃ᵀX̃ + λI)⁻¹ X̃ᵀỸ if D ≤ N (primal) or W = X̃ᵀ(X̃X̃ᵀ + λI)⁻¹Ỹ otherwise (dual), via
+    Cholesky. With λ = 0 and a singular system the minimum-norm least-squares solution is returned.
+
+    Args:
+        features: (..., N, D); leading dimensions fit independent probes (e.g. one per token position).
+        labels: (N,) integer classes, shared by every leading index.
+        l2: the ridge penalty λ ≥ 0.
+        num_classes: C; default labels.max() + 1.
+        relative: if True, λ = l2 · ‖X̃‖²_F / D (l2 times the mean per-feature sum of squares), which makes
+            the penalty independent of the features' scale.
+
+    Returns:
+        LinearProbe with weight (..., D, C) and bias (..., C).
+    """
+    _check_features(features)
+    n, d = features.shape[-2:]
+    if labels.shape != (n,):
+        raise ValueError(
+            f"labels must be ({n},) to match features {tuple(features.shape)}, got {tuple(labels.shape)}"
+        )
+    if n < 2:
+        raise ValueError("a probe needs at least 2 examples")
+    if not l2 >= 0:
+        raise ValueError(f"l2 must be a non-negative number, got {l2}")
+    classes = int(labels.max()) + 1 if num_classes is None else num_classes
+    targets = pm1_targets(labels, classes)  # (N, C)
+    x = features.double()
+    x_mean = x.mean(dim=-2, keepdim=True)
+    y_mean = targets.mean(dim=0, keepdim=True)
+    x_centred, y_centred = x - x_mean, targets - y_mean
+    penalty = torch.full(x.shape[:-2], float(l2), dtype=torch.float64)
+    if relative:
+        penalty = penalty * x_centred.square().sum(dim=(-2, -1)) / d
+    eye_scale = penalty[..., None, None]
+    if d <= n:  # primal: (D, D) system
+        system = x_centred.mT @ x_centred + eye_scale * torch.eye(d, dtype=torch.float64)
+        right = x_centred.mT @ y_centred
+    else:  # dual: (N, N) system, W = X̃ᵀ α
+        system = x_centred @ x_centred.mT + eye_scale * torch.eye(n, dtype=torch.float64)
+        right = y_centred.expand(*x.shape[:-2], n, classes)
+    factor, info = torch.linalg.cholesky_ex(system)
+    if bool((info == 0).all()):
+        solution = torch.cholesky_solve(right, factor)
+        weight = solution if d <= n else x_centred.mT @ solution
+    elif bool((penalty == 0).all()):  # singular normal equations without a ridge: minimum-norm solution
+        weight = torch.linalg.lstsq(
+            x_centred, y_centred.expand(*x.shape[:-2], n, classes), driver="gelsd"
+        ).solution
+    else:
+        raise ValueError(
+            "the ridge system is not positive definite although l2 > 0; are the features degenerate (e.g. "
+            "all zero, which makes a relative penalty zero)?"
+        )
+    bias = (y_mean - x_mean @ weight).squeeze(-2)
+    return LinearProbe(weight=weight, bias=bias, l2=penalty)
+
+
+def probe_accuracy(probe: LinearProbe, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Fraction of examples whose largest probe score is their label.
+
+    Args:
+        probe: a fitted probe with leading shape (...).
+        features: (..., N, D) held-out features.
+        labels: (N,) classes.
+
+    Returns:
+        (...) float64 accuracies in [0, 1] (a 0-d tensor for a single probe).
+    """
+    if labels.ndim != 1 or labels.shape[0] != features.shape[-2]:
+        raise ValueError(f"labels {tuple(labels.shape)} do not match features {tuple(features.shape)}")
+    return (probe.predict(features) == labels).double().mean(dim=-1)
+
+
+# --------------------------------------------------------------------------------------------- features
+
+
+def _layers(model: nn.Module) -> tuple[str, list[tuple[str, nn.Module]], int]:
+    """(family, [(name, block)], num_prefix_tokens) for a timm ViT (blocks.i) or ResNet (layerS.B)."""
+    blocks = getattr(model, "blocks", None)
+    if isinstance(blocks, nn.Sequential) and hasattr(model, "patch_embed"):
+        return (
+            "vit",
+            [(f"blocks.{i}", b) for i, b in enumerate(blocks)],
+            int(getattr(model, "num_prefix_tokens", 0)),
+        )
+    stages = [getattr(model, f"layer{s}", None) for s in range(1, 5)]
+    if all(isinstance(stage, nn.Sequential) for stage in stages):
+        named = [
+            (f"layer{s}.{b}", block) for s, stage in enumerate(stages, 1) for b, block in enumerate(stage)
+        ]
+        return "resnet", named, 0
+    raise ValueError(f"{type(model).__name__} is neither a timm ViT (blocks) nor a timm ResNet (layer1..4)")
+
+
+@torch.inference_mode()
+def layer_features(
+    model: nn.Module, images: torch.Tensor, batch_size: int = 256, progress: bool = False
+) -> tuple[list[str], list[torch.Tensor], int]:
+    """Every residual block's output as tokens.
+
+    ViT: the output of each `blocks.i`, (N, T, D) with prefix tokens (CLS) first. ResNet: the output of each
+    `layerS.B`, average-pooled to the last block's grid g×g and flattened in raster order, (N, g², C).
+
+    Args:
+        model: a timm VisionTransformer or ResNet in eval mode.
+        images: (N, C, H, W) as the model takes them.
+        batch_size: images per forward pass.
+        progress: show a progress bar.
+
+    Returns:
+        (layer names, one float32 (N, T, D) tensor per layer, number of prefix tokens).
+    """
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"images must be a non-empty (N, C, H, W) batch, got {tuple(images.shape)}")
+    family, blocks, prefix = _layers(model)
+    grid = None
+    if family == "resnet":  # the final grid: run one image through the model
+        captured: list[torch.Tensor] = []
+        handle = blocks[-1][1].register_forward_hook(lambda m, a, out: captured.append(out))
+        try:
+            model(images[:1])
+        finally:
+            handle.remove()
+        grid = tuple(captured[0].shape[-2:])
+    per_layer: list[list[torch.Tensor]] = [[] for _ in blocks]
+
+    def keep(index: int):
+        def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+            if family == "resnet":
+                output = F.adaptive_avg_pool2d(output, grid).flatten(2).transpose(1, 2)
+            per_layer[index].append(output.detach().float().clone())
+
+        return hook
+
+    handles = [block.register_forward_hook(keep(i)) for i, (_, block) in enumerate(blocks)]
+    try:
+        for start in tqdm(
+            range(0, len(images), batch_size), desc="features", disable=not progress, leave=False
+        ):
+            model(images[start : start + batch_size])
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [name for name, _ in blocks], [torch.cat(chunks) for chunks in per_layer], prefix
+
+
+def pooled_features(tokens: torch.Tensor, num_prefix_tokens: int) -> dict[str, torch.Tensor]:
+    """The read-outs a probe is fitted on.
+
+    Args:
+        tokens: (N, T, D), prefix tokens first.
+        num_prefix_tokens: 1 for a CLS ViT, 0 for GAP ViTs and ResNets.
+
+    Returns:
+        "gap": mean over all T tokens (N, D); "token": the spatial tokens as (P, N, D), one probe each;
+        with a CLS token also "cls": (N, D) and "gap_no_cls": mean over the spatial tokens (N, D).
+    """
+    if tokens.ndim != 3 or tokens.shape[1] <= num_prefix_tokens:
+        raise ValueError(f"tokens must be (N, T, D) with T > {num_prefix_tokens}, got {tuple(tokens.shape)}")
+    spatial = tokens[:, num_prefix_tokens:]
+    result = {"gap": tokens.mean(dim=1), "token": spatial.transpose(0, 1)}
+    if num_prefix_tokens:
+        result["cls"] = tokens[:, 0]
+        result["gap_no_cls"] = spatial.mean(dim=1)
+    return result
+
+
+def probe_layers(
+    model: nn.Module,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_images: torch.Tensor,
+    test_labels: torch.Tensor,
+    l2: float = 1e-2,
+    *,
+    relative: bool = True,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> dict[str, object]:
+    """Probe accuracy at every residual block for every read-out.
+
+    Args:
+        model: a timm ViT (CLS or GAP) or ResNet in eval mode.
+        train_images, train_labels: (N, C, H, W) and (N,) to fit the probes.
+        test_images, test_labels: held-out images and labels to score them.
+        l2: ridge penalty (relative to the features' scale by default, see `fit_linear_probe`).
+        relative: scale-free penalty.
+        batch_size: images per forward pass.
+        progress: show progress bars.
+
+    Returns:
+        {"layers": [names], "gap", "cls", "gap_no_cls": (L,) float64 accuracies (the last two only with a CLS
+        token), "token": (L, P) accuracy of the probe on each spatial token alone}.
+    """
+    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    names, train_tokens, prefix = layer_features(model, train_images, batch_size, progress)
+    _, test_tokens, _ = layer_features(model, test_images, batch_size, progress)
+    curves: dict[str, list[torch.Tensor]] = {}
+    for train_layer, test_layer in tqdm(
+        list(zip(train_tokens, test_tokens, strict=True)), desc="probes", disable=not progress, leave=False
+    ):
+        train_readouts = pooled_features(train_layer, prefix)
+        test_readouts = pooled_features(test_layer, prefix)
+        for kind, train_x in train_readouts.items():
+            probe = fit_linear_probe(train_x, train_labels, l2, num_classes=num_classes, relative=relative)
+            curves.setdefault(kind, []).append(probe_accuracy(probe, test_readouts[kind], test_labels))
+    return {"layers": names, **{kind: torch.stack(values) for kind, values in curves.items()}}

@@ -1,0 +1,238 @@
+"""How much each residual branch changes the stream it is added to: the skip-connection norm ratio.
+
+A residual sublayer computes z + f(z): z is the residual stream entering it (the skip path) and f(z) its
+branch (attention or MLP in a ViT block, the two convolutions of a ResNet block). The ratio ‖z‖ / ‖f(z)‖
+says how much the skip dominates: a large ratio means the sublayer barely changes the representation that
+passes through it. The cosine similarity between z and f(z) says whether the branch adds along the stream or
+across it. Everything is read with forward hooks (timm is not edited) and reduced inside the hooks, so no
+activation is stored.
+
+A branch whose output is exactly zero gives an infinite ratio (and an undefined cosine, NaN): both are
+reported as they are, never clamped, so a dead branch is visible rather than hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = ["SkipNormStats", "skip_norm_ratio", "residual_blocks"]
+
+
+@dataclass
+class SkipNormStats:
+    """Skip-path and branch norms of every residual sublayer of a model, averaged over images.
+
+    Attributes:
+        block_names: the residual blocks, in depth order (`blocks.3`, `layer2.1`), L of them.
+        sublayers: the residual sublayers per block: ("attention", "mlp") for a ViT, ("block",) for a ResNet.
+        stream_norm: (L, S, T) float64, mean over images of ‖z‖ (z: the stream entering the sublayer). For a
+            ViT, T is the number of tokens (prefix tokens such as CLS first) and the norm is over channels;
+            for a ResNet T = 1 and the norm is over channels at each position, averaged over positions.
+        branch_norm: (L, S, T) float64, the same for the branch output f(z).
+        cosine: (L, S, T) float64, mean over images (and positions) of cos(z, f(z)); NaN where f(z) = 0.
+        num_prefix_tokens: how many of the T tokens are prefix tokens (CLS); 0 for ResNets and GAP ViTs.
+        has_skip: (L,) bool; False for blocks whose skip connection was removed (z is then the input the
+            branch reads, and nothing is added back).
+        num_images: how many images the averages are over.
+    """
+
+    block_names: list[str]
+    sublayers: tuple[str, ...]
+    stream_norm: torch.Tensor
+    branch_norm: torch.Tensor
+    cosine: torch.Tensor
+    num_prefix_tokens: int
+    has_skip: torch.Tensor
+    num_images: int
+
+    @property
+    def ratio(self) -> torch.Tensor:
+        """(L, S, T) ‖z‖ / ‖f(z)‖ per block, sublayer and token (mean norms over images); inf where the
+        branch is zero."""
+        return self.stream_norm / self.branch_norm
+
+    def averages(self) -> dict[str, torch.Tensor]:
+        """Per-block ratios, each an (L,) float64 tensor, as the ratio of the mean norms over tokens.
+
+        Returns:
+            ViT: {"attention", "mlp"} over the spatial tokens, plus {"attention-cls", "mlp-cls"} when the
+            model has a CLS token. ResNet: {"block"}.
+        """
+        result = {}
+        prefix = self.num_prefix_tokens
+        spatial = slice(prefix, None)
+        for index, sublayer in enumerate(self.sublayers):
+            stream = self.stream_norm[:, index, spatial].mean(dim=-1)
+            branch = self.branch_norm[:, index, spatial].mean(dim=-1)
+            result[sublayer] = stream / branch
+        if prefix:
+            for index, sublayer in enumerate(self.sublayers):
+                result[f"{sublayer}-cls"] = self.stream_norm[:, index, 0] / self.branch_norm[:, index, 0]
+        return result
+
+
+def _is_vit_block(module: nn.Module) -> bool:
+    parts = ("norm1", "attn", "norm2", "mlp", "drop_path1", "drop_path2")
+    return all(hasattr(module, name) for name in parts)
+
+
+def _is_resnet_block(module: nn.Module) -> bool:
+    return (
+        hasattr(module, "conv1")
+        and hasattr(module, "downsample")
+        and hasattr(module, "act2")
+        and (hasattr(module, "bn2"))
+    )
+
+
+def residual_blocks(model: nn.Module) -> tuple[str, list[tuple[str, nn.Module]]]:
+    """The model's residual blocks in depth order.
+
+    Returns:
+        (family, [(name, block)]): family "vit" (timm VisionTransformer-style blocks with
+        norm1/attn/norm2/mlp) or "resnet" (timm ResNet BasicBlock / Bottleneck).
+    """
+    vit_blocks = [(n, m) for n, m in model.named_modules() if _is_vit_block(m)]
+    if vit_blocks:
+        return "vit", vit_blocks
+    resnet_blocks = [(n, m) for n, m in model.named_modules() if _is_resnet_block(m)]
+    if resnet_blocks:
+        return "resnet", resnet_blocks
+    raise ValueError(
+        f"{type(model).__name__} has no residual blocks this measure knows (timm ViT blocks with "
+        "norm1/attn/norm2/mlp, or timm ResNet BasicBlock/Bottleneck)"
+    )
+
+
+def _has_skip(block: nn.Module) -> bool:
+    """False for the zoo's skip-ablated blocks (classes built from a `NoSkip...` / `Plain...` mixin)."""
+    return not any(cls.__name__.startswith(("NoSkip", "Plain")) for cls in type(block).__mro__)
+
+
+def _branch_end(block: nn.Module) -> nn.Module:
+    """The last module of a ResNet block's branch (its output is f(z), just before the addition)."""
+    for name in ("drop_path", "se"):
+        if getattr(block, name, None) is not None:
+            return getattr(block, name)
+    return block.bn3 if hasattr(block, "bn3") else block.bn2
+
+
+class _Accumulator:
+    """Sums of ‖z‖, ‖f(z)‖ and cos(z, f(z)) for one sublayer, in float64, fed batch by batch."""
+
+    def __init__(self, tokens_last: bool):
+        self.tokens_last = tokens_last  # ViT (B, T, D): norm over D; ResNet (B, C, H, W): norm over C
+        self.stream: torch.Tensor | None = None
+        self.pending: torch.Tensor | None = None
+        self.raw_input: torch.Tensor | None = None
+        self.sums: list[torch.Tensor] | None = None
+
+    def _reduce(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.tokens_last:
+            return tensor.double()  # (B, T, D)
+        return tensor.double().flatten(2).transpose(1, 2)  # (B, C, H, W) -> (B, HW, C)
+
+    def set_stream(self, z: torch.Tensor) -> None:
+        self.raw_input = z
+        self.pending = self._reduce(z)
+
+    def add_branch(self, f: torch.Tensor) -> None:
+        if self.pending is None:
+            raise RuntimeError("branch output seen before its stream input; unexpected block structure")
+        z, f = self.pending, self._reduce(f)
+        self.pending = self.raw_input = None
+        if z.shape != f.shape:
+            raise RuntimeError(f"stream {tuple(z.shape)} and branch {tuple(f.shape)} shapes differ")
+        z_norm, f_norm = z.norm(dim=-1), f.norm(dim=-1)  # (B, T)
+        cosine = (z * f).sum(dim=-1) / (z_norm * f_norm)  # NaN where a norm is zero: undefined, reported
+        if not self.tokens_last:  # ResNet: average over positions, one "token"
+            z_norm, f_norm, cosine = (t.mean(dim=1, keepdim=True) for t in (z_norm, f_norm, cosine))
+        batch = [z_norm.sum(0), f_norm.sum(0), cosine.sum(0)]
+        self.sums = batch if self.sums is None else [a + b for a, b in zip(self.sums, batch, strict=True)]
+
+
+@torch.inference_mode()
+def skip_norm_ratio(
+    model: nn.Module, images: torch.Tensor, batch_size: int = 256, progress: bool = False
+) -> SkipNormStats:
+    """‖z‖ / ‖f(z)‖ and cos(z, f(z)) for every residual sublayer, per token (ViT) or per block (ResNet).
+
+    For a timm ViT block x → x + attn(norm1 x) → (·) + mlp(norm2 ·), the attention sublayer has z = the block
+    input and f(z) = the attention branch output; the MLP sublayer has z = the stream after the attention
+    addition and f(z) = the MLP branch output. For a timm ResNet block, z is the shortcut (after its
+    downsample, if any) and f(z) the convolution branch before the addition.
+
+    Args:
+        model: a timm VisionTransformer (CLS or GAP) or ResNet, in eval mode.
+        images: (N, C, H, W) images as the model takes them, N ≥ 1.
+        batch_size: images per forward pass.
+        progress: show a progress bar.
+
+    Returns:
+        SkipNormStats; `.ratio` is (L, S, T), `.averages()` gives per-block curves. A branch that outputs
+        zero gives ratio inf and cosine NaN, reported as such.
+    """
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"images must be a non-empty (N, C, H, W) batch, got shape {tuple(images.shape)}")
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or inf")
+    family, blocks = residual_blocks(model)
+    sublayers = ("attention", "mlp") if family == "vit" else ("block",)
+    accumulators = [[_Accumulator(tokens_last=family == "vit") for _ in sublayers] for _ in blocks]
+    handles = []
+
+    def stream_pre_hook(acc: _Accumulator):
+        return lambda module, args: acc.set_stream(args[0])
+
+    def branch_hook(acc: _Accumulator):
+        return lambda module, args, output: acc.add_branch(output)
+
+    def resnet_branch_hook(acc: _Accumulator, block: nn.Module):
+        def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+            if block.downsample is not None:  # the shortcut timm adds: the block input, downsampled
+                acc.set_stream(block.downsample(acc.raw_input))
+            acc.add_branch(output)  # reduced now, before timm's in-place `x += shortcut`
+
+        return hook
+
+    for (_, block), accs in zip(blocks, accumulators, strict=True):
+        if family == "vit":
+            attention, mlp = accs
+            handles.append(block.norm1.register_forward_pre_hook(stream_pre_hook(attention)))
+            handles.append(block.drop_path1.register_forward_hook(branch_hook(attention)))
+            handles.append(block.norm2.register_forward_pre_hook(stream_pre_hook(mlp)))
+            handles.append(block.drop_path2.register_forward_hook(branch_hook(mlp)))
+        else:
+            (acc,) = accs
+            handles.append(block.register_forward_pre_hook(stream_pre_hook(acc)))
+            handles.append(_branch_end(block).register_forward_hook(resnet_branch_hook(acc, block)))
+    try:
+        starts = range(0, len(images), batch_size)
+        for start in tqdm(starts, desc="skip norms", disable=not progress, leave=False):
+            model(images[start : start + batch_size])
+    finally:
+        for handle in handles:
+            handle.remove()
+    num_tokens = {acc.sums[0].shape[0] for accs in accumulators for acc in accs if acc.sums is not None}
+    if any(acc.sums is None for accs in accumulators for acc in accs):
+        raise RuntimeError("some residual sublayers never ran; is the model a standard timm ViT/ResNet?")
+    if len(num_tokens) != 1:
+        raise RuntimeError(f"token counts differ between blocks: {sorted(num_tokens)}")
+    stacked = [
+        torch.stack([torch.stack([acc.sums[k] for acc in accs]) for accs in accumulators]) / len(images)
+        for k in range(3)
+    ]
+    return SkipNormStats(
+        block_names=[name for name, _ in blocks],
+        sublayers=sublayers,
+        stream_norm=stacked[0],
+        branch_norm=stacked[1],
+        cosine=stacked[2],
+        num_prefix_tokens=int(getattr(model, "num_prefix_tokens", 0)) if family == "vit" else 0,
+        has_skip=torch.tensor([_has_skip(block) for _, block in blocks]),
+        num_images=len(images),
+    )
