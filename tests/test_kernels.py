@@ -18,7 +18,11 @@ import pytest
 import torch
 
 from seelike.attention import mean_attention_distance
-from seelike.kernels import mean_attention_distance_from_qk, mean_attention_distance_reference, triton_available
+from seelike.kernels import (
+    mean_attention_distance_from_qk,
+    mean_attention_distance_reference,
+    triton_available,
+)
 
 # (batch, heads, grid, prefix tokens, head dim, renormalize, score gain, non-contiguous q/k)
 CASES = [
@@ -39,10 +43,10 @@ def case_inputs(index: int) -> tuple[torch.Tensor, torch.Tensor]:
     tokens = prefix + grid * grid
     generator = torch.Generator().manual_seed(index)
     if strided:
-        qkv = torch.randn(batch, tokens, 3, heads, dim, generator=generator).permute(2, 0, 3, 1, 4)
-        q, k = qkv[0] * gain, qkv[1]
-        q, k = qkv[0], qkv[1]
-        return q * 1.0 if gain == 1.0 else q.mul(gain), k
+        qkv = torch.randn(batch, tokens, 3, heads, dim, generator=generator)
+        qkv[:, :, 0] *= gain
+        qkv = qkv.permute(2, 0, 3, 1, 4)
+        return qkv[0], qkv[1]
     q = torch.randn(batch, heads, tokens, dim, generator=generator) * gain
     k = torch.randn(batch, heads, tokens, dim, generator=generator)
     return q, k
@@ -86,6 +90,7 @@ def kernel_outputs(tmp_path_factory) -> list[torch.Tensor]:
 def test_triton_kernel_matches_reference(kernel_outputs, index):
     batch, heads, grid, prefix, _, renormalize, _, _ = CASES[index]
     q, k = case_inputs(index)
+    assert q.is_contiguous() != CASES[index][-1]
     expected = mean_attention_distance_reference(q, k, 4.0, grid, prefix, None, renormalize)
     got = kernel_outputs[index]
     assert got.shape == (batch, heads, grid * grid) and got.dtype == torch.float32
@@ -108,8 +113,12 @@ def test_reference_matches_probability_route(prefix, renormalize):
 def test_reference_does_not_depend_on_chunking():
     q, k = case_inputs(4)
     whole = mean_attention_distance_reference(q, k, 4.0, 9, 0, renormalize=False, max_chunk_elements=1 << 30)
-    one_query_at_a_time = mean_attention_distance_reference(q, k, 4.0, 9, 0, renormalize=False, max_chunk_elements=1)
-    seven = mean_attention_distance_reference(q, k, 4.0, 9, 0, renormalize=False, max_chunk_elements=7 * 2 * 81)
+    one_query_at_a_time = mean_attention_distance_reference(
+        q, k, 4.0, 9, 0, renormalize=False, max_chunk_elements=1
+    )
+    seven = mean_attention_distance_reference(
+        q, k, 4.0, 9, 0, renormalize=False, max_chunk_elements=7 * 2 * 81
+    )
     torch.testing.assert_close(one_query_at_a_time, whole, rtol=1e-13, atol=1e-13)
     torch.testing.assert_close(seven, whole, rtol=1e-13, atol=1e-13)
 

@@ -14,6 +14,8 @@ from the skip connections alone.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ from tqdm.auto import tqdm
 
 __all__ = [
     "ARCHITECTURES",
+    "torch_threads",
     "DeepMLP",
     "compare_gradient_norms",
     "gradient_norm_ratio",
@@ -35,6 +38,24 @@ __all__ = [
 
 ARCHITECTURES = ("plain", "residual")
 NORMALIZATIONS = ("batch", "none")
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with `count` torch threads (None: leave the setting alone), restoring it afterwards.
+
+    The toy networks multiply matrices of a few thousand entries: splitting them over threads costs more
+    than it saves, and on a busy machine it can make them ten times slower.
+    """
+    if count is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class DeepMLP(nn.Module):
@@ -149,6 +170,7 @@ def train_deep_net(
     seed: int = 0,
     record_every: int = 1,
     progress: bool = False,
+    threads: int | None = 1,
 ) -> dict[str, list[float]]:
     """Train `model` in place with SGD + momentum on random minibatches: the book's tiny trainer.
 
@@ -160,6 +182,7 @@ def train_deep_net(
         batch_size: examples per step; seed: minibatch sampling seed.
         record_every: record the training loss every this many steps.
         progress: show a tqdm bar.
+        threads: torch threads while training (None: unchanged); see `torch_threads`.
 
     Returns:
         {"step": [...], "loss": [...]}: the minibatch loss after each recorded step (the loss of the batch
@@ -174,18 +197,21 @@ def train_deep_net(
     model.train()
     history: dict[str, list[float]] = {"step": [], "loss": []}
     batches = _flat_batches(images, labels, batch_size, steps, seed)
-    for step, (batch_images, batch_labels) in enumerate(tqdm(batches, total=steps, disable=not progress), 1):
-        loss = F.cross_entropy(model(batch_images.to(dtype)), batch_labels)
-        if not torch.isfinite(loss):
-            history["step"].append(step)
-            history["loss"].append(math.inf)
-            break
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if step % record_every == 0 or step == steps:
-            history["step"].append(step)
-            history["loss"].append(loss.item())
+    with torch_threads(threads):
+        for step, (batch_images, batch_labels) in enumerate(
+            tqdm(batches, total=steps, disable=not progress), 1
+        ):
+            loss = F.cross_entropy(model(batch_images.to(dtype)), batch_labels)
+            if not torch.isfinite(loss):
+                history["step"].append(step)
+                history["loss"].append(math.inf)
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if step % record_every == 0 or step == steps:
+                history["step"].append(step)
+                history["loss"].append(loss.item())
     return history
 
 
@@ -200,6 +226,7 @@ def compare_gradient_norms(
     lr: float = 0.05,
     batch_size: int = 128,
     seed: int = 0,
+    threads: int | None = 1,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Per-layer gradient norms of a plain and a residual `DeepMLP` (same initial weights), at
     initialisation and after `steps` SGD steps. Computed in float64 so tiny gradients do not underflow.
@@ -208,20 +235,31 @@ def compare_gradient_norms(
         images: (N, 1, 28, 28) training images; the first `batch_size` form the fixed measuring batch.
         labels: (N,) int64.
         depth: hidden layers; steps: SGD steps before the second measurement.
-        width, normalization: see `DeepMLP`; lr, batch_size, seed: see `train_deep_net`.
+        width, normalization: see `DeepMLP`; lr, batch_size, seed, threads: see `train_deep_net`.
 
     Returns:
         {"plain": {"init": (depth,), "trained": (depth,)}, "residual": {...}}, float64 arrays.
+
+    Raises:
+        FloatingPointError: when a network diverges during the `steps` (its gradients are then undefined).
     """
     measure_images, measure_labels = images[:batch_size], labels[:batch_size]
     result: dict[str, dict[str, np.ndarray]] = {}
-    for architecture in ARCHITECTURES:
-        model = DeepMLP(depth, architecture == "residual", width, normalization, seed=seed).double()
-        model.train()
-        init = layer_gradient_norms(model, measure_images, measure_labels)
-        train_deep_net(model, images, labels, steps, lr=lr, batch_size=batch_size, seed=seed)
-        trained = layer_gradient_norms(model, measure_images, measure_labels)
-        result[architecture] = {"init": init, "trained": trained}
+    with torch_threads(threads):
+        for architecture in ARCHITECTURES:
+            model = DeepMLP(depth, architecture == "residual", width, normalization, seed=seed).double()
+            model.train()
+            init = layer_gradient_norms(model, measure_images, measure_labels)
+            history = train_deep_net(
+                model, images, labels, steps, lr=lr, batch_size=batch_size, seed=seed, threads=None
+            )
+            if history["loss"] and not math.isfinite(history["loss"][-1]):
+                raise FloatingPointError(
+                    f"the {architecture} network (depth {depth}) diverged at step {history['step'][-1]}; "
+                    "lower the learning rate"
+                )
+            trained = layer_gradient_norms(model, measure_images, measure_labels)
+            result[architecture] = {"init": init, "trained": trained}
     return result
 
 
@@ -238,8 +276,11 @@ def training_runs(
     seed: int = 0,
     record_every: int = 5,
     progress: bool = False,
+    threads: int | None = 1,
 ) -> dict[str, dict[str, list[float]]]:
     """Train a plain and a residual `DeepMLP` side by side (float32, same seed, same batches).
+
+    Arguments as for `compare_gradient_norms` and `train_deep_net`.
 
     Returns:
         {"plain": {"step": [...], "loss": [...]}, "residual": {...}} as from `train_deep_net`.
@@ -249,7 +290,7 @@ def training_runs(
         model = DeepMLP(depth, architecture == "residual", width, normalization, seed=seed)
         runs[architecture] = train_deep_net(
             model, images, labels, steps, lr=lr, batch_size=batch_size, seed=seed,
-            record_every=record_every, progress=progress,
+            record_every=record_every, progress=progress, threads=threads,
         )  # fmt: skip
     return runs
 
@@ -290,7 +331,9 @@ def residual_branch_norms(model: nn.Module, images: torch.Tensor, batch_size: in
         batch_size: images per forward pass.
 
     Returns:
-        {"blocks": [names], "skip": (L,) float64, "branch": (L,) float64, "ratio": (L,) skip / branch}.
+        {"blocks": [names], "skip": (L,) float64, "branch": (L,) float64, "ratio": (L,) skip / branch, inf
+        where the branch is exactly zero (timm initialises the last BatchNorm of each branch to zero, so an
+        untrained timm ResNet's blocks are identities)}.
     """
     if images.ndim != 4 or len(images) == 0:
         raise ValueError(f"images must be a non-empty (N, C, H, W) batch, got shape {tuple(images.shape)}")
@@ -324,4 +367,6 @@ def residual_branch_norms(model: nn.Module, images: torch.Tensor, batch_size: in
             handle.remove()
     skip = (skip_sums / counts).numpy()
     branch = (branch_sums / counts).numpy()
-    return {"blocks": [name for name, _, _ in blocks], "skip": skip, "branch": branch, "ratio": skip / branch}
+    ratio = np.full_like(skip, np.inf)  # a zero branch (e.g. timm's zero-initialised last BN) adds nothing
+    np.divide(skip, branch, out=ratio, where=branch > 0)
+    return {"blocks": [name for name, _, _ in blocks], "skip": skip, "branch": branch, "ratio": ratio}

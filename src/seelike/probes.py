@@ -124,18 +124,18 @@ def fit_linear_probe(
     else:  # dual: (N, N) system, W = X̃ᵀ α
         system = x_centred @ x_centred.mT + eye_scale * torch.eye(n, dtype=torch.float64)
         right = y_centred.expand(*x.shape[:-2], n, classes)
-    factor, info = torch.linalg.cholesky_ex(system)
-    if bool((info == 0).all()):
+    unpenalised = bool((penalty == 0).all())
+    factor, info = (None, None) if unpenalised and d > n else torch.linalg.cholesky_ex(system)
+    if info is not None and bool((info == 0).all()):
         solution = torch.cholesky_solve(right, factor)
         weight = solution if d <= n else x_centred.mT @ solution
-    elif bool((penalty == 0).all()):  # singular normal equations without a ridge: minimum-norm solution
-        weight = torch.linalg.lstsq(
-            x_centred, y_centred.expand(*x.shape[:-2], n, classes), driver="gelsd"
-        ).solution
+    elif unpenalised:  # singular normal equations (always so in the dual): the minimum-norm solution
+        targets_batch = y_centred.expand(*x.shape[:-2], n, classes)
+        weight = torch.linalg.lstsq(x_centred, targets_batch, driver="gelsd").solution
     else:
         raise ValueError(
-            "the ridge system is not positive definite although l2 > 0; are the features degenerate (e.g. "
-            "all zero, which makes a relative penalty zero)?"
+            "the ridge system is not positive definite although l2 > 0; are some features degenerate (e.g. "
+            "constant, which makes their relative penalty zero while others' is not)?"
         )
     bias = (y_mean - x_mean @ weight).squeeze(-2)
     return LinearProbe(weight=weight, bias=bias, l2=penalty)

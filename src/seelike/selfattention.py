@@ -85,7 +85,8 @@ def timm_multi_head_attention(module: nn.Module, tokens: torch.Tensor) -> tuple[
     """
     if not isinstance(module.q_norm, nn.Identity) or not isinstance(module.k_norm, nn.Identity):
         raise NotImplementedError("attention with q/k normalisation is not written out here")
-    if getattr(module, "gate", None) is not None or not isinstance(getattr(module, "norm", nn.Identity()), nn.Identity):
+    scale_norm = getattr(module, "norm", nn.Identity())
+    if getattr(module, "gate", None) is not None or not isinstance(scale_norm, nn.Identity):
         raise NotImplementedError("gated or scale-normalised attention is not written out here")
     if tokens.ndim != 3 or tokens.shape[-1] != module.qkv.in_features:
         raise ValueError(f"tokens must be (B, T, {module.qkv.in_features}), got {tuple(tokens.shape)}")
@@ -94,7 +95,9 @@ def timm_multi_head_attention(module: nn.Module, tokens: torch.Tensor) -> tuple[
     )
 
 
-def random_attention_weights(num_tokens: int, head_dim: int, scaled: bool = True, seed: int = 0) -> torch.Tensor:
+def random_attention_weights(
+    num_tokens: int, head_dim: int, scaled: bool = True, seed: int = 0
+) -> torch.Tensor:
     """Attention weights of random unit-variance queries and keys, with or without the 1/√d scaling.
 
     Args:

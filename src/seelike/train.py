@@ -130,13 +130,14 @@ def train(
         lr=spec.lr,
     )
     state_path = run_dir / "state.pt"
-    step, elapsed = 0, 0.0
+    step, elapsed, running_loss, running_count = 0, 0.0, 0.0, 0
     history = {"step": [], "loss": [], "epoch_step": [], "test_accuracy": [], "attention_distance_px": []}
     if state_path.is_file():
         state = torch.load(state_path, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed, history = state["step"], state["elapsed"], state["history"]
+        running_loss, running_count = state.get("running_loss", 0.0), state.get("running_count", 0)
         if progress:
             print(f"[{name}] resuming at step {step}/{total_steps}", flush=True)
 
@@ -145,7 +146,8 @@ def train(
         tmp = state_path.with_suffix(".tmp")
         torch.save(
             {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-             "elapsed": elapsed + time.time() - started, "history": history},
+             "elapsed": elapsed + time.time() - started, "history": history,
+             "running_loss": running_loss, "running_count": running_count},
             tmp,
         )  # fmt: skip
         os.replace(tmp, state_path)  # atomic: a kill mid-save leaves the previous state intact
@@ -153,7 +155,6 @@ def train(
     started = time.time()
     model.train()
     bar = tqdm(total=total_steps, initial=step, desc=name, disable=not progress, mininterval=5)
-    running_loss, running_count = 0.0, 0
     while step < total_steps:
         epoch, position = divmod(step, steps_per_epoch)
         order = _batch_order(len(train_images), steps_per_epoch, spec.batch_size, epoch, spec.seed)

@@ -1,5 +1,358 @@
-"""Figures: spatial."""
+"""Figures for chapter 7: skip-connection norm ratios (Fig 7), ViTs without one skip connection (Fig 8),
+token-to-patch localization (Figs 9/10) and linear probes per block (Fig 11). Results in (from
+`seelike.skips`, `seelike.localization`, `seelike.probes`, `seelike.activations`), figures out."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from .style import new_figure
+
+__all__ = [
+    "localization_maps",
+    "localization_mosaic",
+    "noskip_cka_heatmaps",
+    "probe_accuracy_curves",
+    "skip_norm_ratios",
+]
+
+SUBLAYER_COLORS = {
+    "attention": "#1b9e77",
+    "mlp": "#d95f02",
+    "attention-cls": "#66c2a5",
+    "mlp-cls": "#fc8d62",
+    "block": "#7570b3",
+}
+READOUT_STYLES = {  # read-out → (label, color, marker)
+    "cls": ("CLS token", "#1b9e77", "o"),
+    "gap": ("GAP (all tokens)", "#d95f02", "s"),
+    "gap_no_cls": ("GAP without CLS", "#e6ab02", "D"),
+    "token": ("one spatial token", "#7570b3", "^"),
+}
+DIVERGING = "magma"
+
+
+def _numpy(values) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().double().numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
+def _mark_nonfinite(ax, values: np.ndarray) -> None:
+    """Write ∞ / NaN on the cells of an imshow that have no finite value (drawn as the 'bad' colour)."""
+    for row, col in zip(*np.nonzero(~np.isfinite(values)), strict=True):
+        text = "∞" if np.isinf(values[row, col]) else "NaN"
+        ax.text(col, row, text, ha="center", va="center", color="white", fontsize=7)
+
+
+# --------------------------------------------------------------------------------------------- Fig 7
+
+
+def skip_norm_ratios(
+    ratio: torch.Tensor,
+    sublayers: Sequence[str],
+    num_prefix_tokens: int,
+    averages: Mapping[str, torch.Tensor],
+    resnet_average: torch.Tensor | None = None,
+    tokens_shown: int = 12,
+    title: str | None = None,
+) -> Figure:
+    """Fig 7: ‖z‖/‖f(z)‖ per token and block (one heatmap per sublayer), and per-block averages.
+
+    Args:
+        ratio: (L, S, T) ratios of a ViT (from `SkipNormStats.ratio`), prefix tokens (CLS) first.
+        sublayers: the S sublayer names, e.g. ("attention", "mlp").
+        num_prefix_tokens: 1 if token 0 is CLS.
+        averages: curve name → (L,) per-block ratio (from `SkipNormStats.averages()`).
+        resnet_average: (L_r,) per-block ratio of a ResNet, drawn on the same axes.
+        tokens_shown: how many tokens (rows) the heatmaps show, CLS included.
+        title: figure title.
+
+    Returns:
+        the figure. Infinite ratios (a branch that outputs zero) are drawn in grey and marked ∞.
+    """
+    values = _numpy(ratio)
+    if values.ndim != 3 or values.shape[1] != len(sublayers):
+        raise ValueError(f"ratio must be (L, {len(sublayers)}, T), got {values.shape}")
+    blocks, _, tokens = values.shape
+    shown = min(tokens_shown, tokens)
+    finite = values[np.isfinite(values) & (values > 0)]
+    norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if finite.size else None
+    figure, axes = new_figure(1, len(sublayers) + 1, figsize=(3.1 * len(sublayers) + 4.4, 3.8))
+    token_labels = ["CLS" if t < num_prefix_tokens else str(t - num_prefix_tokens) for t in range(shown)]
+    image = None
+    for index, (ax, sublayer) in enumerate(zip(axes[:-1], sublayers, strict=True)):
+        panel = values[:, index, :shown].T  # (tokens, blocks)
+        cmap = _bad_grey(DIVERGING)
+        image = ax.imshow(
+            np.ma.masked_invalid(panel), cmap=cmap, norm=norm, aspect="auto", interpolation="nearest"
+        )
+        _mark_nonfinite(ax, panel)
+        ax.set_xticks(range(blocks))
+        ax.set_xlabel("block")
+        ax.set_yticks(range(shown))
+        ax.set_yticklabels(token_labels if index == 0 else [], fontsize=7)
+        if num_prefix_tokens:
+            ax.axhline(num_prefix_tokens - 0.5, color="white", lw=1.2)
+        ax.set_title(f"{sublayer}: ‖z‖ / ‖f(z)‖", fontsize=10)
+    axes[0].set_ylabel("token (spatial tokens in raster order)")
+    if image is not None:
+        figure.colorbar(image, ax=list(axes[:-1]), shrink=0.85, label="ratio (log scale)")
+    ax = axes[-1]
+    top = max(
+        [float(v[np.isfinite(v)].max()) for v in map(_numpy, averages.values()) if np.isfinite(v).any()]
+        or [1]
+    )
+    for name, curve in averages.items():
+        _plot_ratio_curve(ax, _numpy(curve), name, SUBLAYER_COLORS.get(name), top)
+    if resnet_average is not None:
+        _plot_ratio_curve(
+            ax, _numpy(resnet_average), "ResNet block", SUBLAYER_COLORS["block"], top, style="--"
+        )
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="k", lw=0.6, ls=":")
+    ax.set_xlabel("block")
+    ax.set_ylabel("‖z‖ / ‖f(z)‖ (mean norms)")
+    ax.set_title("averages (spatial tokens, or CLS)", fontsize=10)
+    ax.legend(fontsize=7, frameon=False, loc="best")
+    if title:
+        figure.suptitle(title, fontsize=11)
+    return figure
+
+
+def _bad_grey(name: str):
+    import matplotlib
+
+    cmap = matplotlib.colormaps[name].copy()
+    cmap.set_bad("0.55")
+    return cmap
+
+
+def _plot_ratio_curve(ax, curve: np.ndarray, label: str, color, top: float, style: str = "-") -> None:
+    """One per-block ratio curve; infinite values are marked with ∞ at the top of the axes."""
+    x = np.arange(len(curve))
+    finite = np.isfinite(curve)
+    ax.plot(x[finite], curve[finite], style, marker="o", ms=4, color=color, label=label)
+    for position in x[np.isinf(curve)]:
+        ax.annotate("∞", (position, top), color=color, ha="center", va="bottom", fontsize=10)
+
+
+# --------------------------------------------------------------------------------------------- Figs 9/10
+
+
+def _grid_of(cka_map: np.ndarray) -> int:
+    positions = cka_map.shape[0]
+    grid = int(round(positions**0.5))
+    if cka_map.shape != (positions, positions) or grid * grid != positions:
+        raise ValueError(f"a localization map must be (g², g²), got {cka_map.shape}")
+    return grid
+
+
+def localization_mosaic(
+    maps: Mapping[str, torch.Tensor],
+    own_fractions: Mapping[str, float] | None = None,
+    vmax: float | None = None,
+) -> Figure:
+    """Figs 9/10 overview: for every token position of each model, the CKA map against every input patch,
+    all tiled at their own position (a g×g grid of g×g maps); each small map's own cell is outlined.
+
+    Args:
+        maps: model name → (P, P) token × patch CKA (from `localization.token_patch_cka`), P = g².
+        own_fractions: model name → fraction of positions peaking at their own cell, shown in the title.
+        vmax: the top of the colour scale (default: the largest value over all maps).
+
+    Returns:
+        the figure.
+    """
+    arrays = {name: _numpy(m) for name, m in maps.items()}
+    top = vmax if vmax is not None else max(float(np.nanmax(a)) for a in arrays.values())
+    figure, axes = new_figure(1, len(arrays), figsize=(3.7 * len(arrays), 4.0), squeeze=False)
+    image = None
+    for ax, (name, values) in zip(axes[0], arrays.items(), strict=True):
+        grid = _grid_of(values)
+        # mosaic[r·g + i, c·g + j] = CKA(token at (r, c), patch at (i, j))
+        mosaic = (
+            values.reshape(grid, grid, grid, grid).transpose(0, 2, 1, 3).reshape(grid * grid, grid * grid)
+        )
+        image = ax.imshow(mosaic, cmap="viridis", vmin=0, vmax=top, interpolation="nearest")
+        for edge in np.arange(1, grid) * grid - 0.5:
+            ax.axhline(edge, color="white", lw=0.8)
+            ax.axvline(edge, color="white", lw=0.8)
+        for r in range(grid):
+            for c in range(grid):
+                ax.add_patch(_cell_outline(r * grid + r, c * grid + c, "red", 0.6))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        label = name
+        if own_fractions is not None and name in own_fractions:
+            label += f"\npeak at own position: {own_fractions[name]:.0%}"
+        ax.set_title(label, fontsize=10)
+    if image is not None:
+        figure.colorbar(image, ax=list(axes[0]), shrink=0.8, label="CKA(token, input patch)")
+    return figure
+
+
+def _cell_outline(row: float, col: float, color: str, lw: float):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor=color, lw=lw)
+
+
+def localization_maps(
+    maps: Mapping[str, torch.Tensor],
+    position: tuple[int, int] = (3, 3),
+    reference_grid: int = 7,
+    own_fractions: Mapping[str, float] | None = None,
+) -> Figure:
+    """Figs 9/10 for one token position: each model's CKA between that final-block token and every input
+    patch. Models with a coarser grid (a ResNet stage) show the token at the same place in the image.
+
+    Args:
+        maps: model name → (P, P) token × patch CKA, P = g² (g may differ between models).
+        position: (row, column) of the token on a `reference_grid` × `reference_grid` grid.
+        reference_grid: the grid `position` refers to (the ViT's).
+        own_fractions: model name → fraction of positions peaking at their own cell, shown in the title.
+
+    Returns:
+        the figure; the token's own cell is outlined in red, the row's maximum marked with a white dot.
+    """
+    row, col = position
+    if not (0 <= row < reference_grid and 0 <= col < reference_grid):
+        raise ValueError(f"position {position} is outside the {reference_grid}×{reference_grid} grid")
+    arrays = {name: _numpy(m) for name, m in maps.items()}
+    figure, axes = new_figure(1, len(arrays), figsize=(2.9 * len(arrays), 3.3), squeeze=False)
+    for ax, (name, values) in zip(axes[0], arrays.items(), strict=True):
+        grid = _grid_of(values)
+        r, c = ((row + 0.5) * grid) // reference_grid, ((col + 0.5) * grid) // reference_grid
+        r, c = int(r), int(c)
+        heat = values[r * grid + c].reshape(grid, grid)
+        image = ax.imshow(heat, cmap="viridis", vmin=0, interpolation="nearest")
+        ax.add_patch(_cell_outline(r, c, "red", 2.0))
+        peak = int(np.nanargmax(heat))
+        ax.plot(peak % grid, peak // grid, "o", color="white", ms=5, mec="k")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        label = f"{name}: token ({r}, {c}) of {grid}×{grid}"
+        if own_fractions is not None and name in own_fractions:
+            label += f"\nall positions: {own_fractions[name]:.0%} peak at own"
+        ax.set_title(label, fontsize=9)
+        figure.colorbar(image, ax=ax, shrink=0.8)
+    return figure
+
+
+# --------------------------------------------------------------------------------------------- Fig 8
+
+
+def noskip_cka_heatmaps(
+    matrices: Mapping[str, torch.Tensor],
+    layer_names: Sequence[str] | None = None,
+    accuracies: Mapping[str, float] | None = None,
+    removed_blocks: Mapping[str, int | None] | None = None,
+) -> Figure:
+    """Fig 8: within-model CKA heatmaps side by side (e.g. `vit` and `vit-noskip-k`).
+
+    Args:
+        matrices: model name → (L, L) CKA between its own layers (same layer list for every model).
+        layer_names: the L layer names; ticks are placed at block boundaries (`blocks.i` prefixes).
+        accuracies: model name → test accuracy, shown in the title.
+        removed_blocks: model name → the block whose skip connections were removed (None: none); that
+            block's layers are bracketed by dashed lines.
+
+    Returns:
+        the figure.
+    """
+    figure, axes = new_figure(1, len(matrices), figsize=(3.2 * len(matrices) + 0.8, 3.5), squeeze=False)
+    image = None
+    block_starts = _block_starts(layer_names) if layer_names is not None else {}
+    for ax, (name, matrix) in zip(axes[0], matrices.items(), strict=True):
+        values = _numpy(matrix)
+        image = ax.imshow(values, cmap="magma", vmin=0, vmax=1, origin="lower", interpolation="nearest")
+        if block_starts:
+            ax.set_xticks(list(block_starts.values()))
+            ax.set_xticklabels(list(block_starts), fontsize=7)
+            ax.set_yticks(list(block_starts.values()))
+            ax.set_yticklabels(list(block_starts) if ax is axes[0, 0] else [], fontsize=7)
+        removed = (removed_blocks or {}).get(name)
+        if removed is not None and block_starts:
+            starts = list(block_starts.values()) + [len(values)]
+            for edge in (starts[removed] - 0.5, starts[removed + 1] - 0.5):
+                ax.axvline(edge, color="cyan", lw=1, ls="--")
+                ax.axhline(edge, color="cyan", lw=1, ls="--")
+        label = name
+        if accuracies is not None and name in accuracies:
+            label += f"  (test acc. {accuracies[name]:.1%})"
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("layer (block)")
+    axes[0, 0].set_ylabel("layer (block)")
+    if image is not None:
+        figure.colorbar(image, ax=list(axes[0]), shrink=0.8, label="CKA")
+    return figure
+
+
+def _block_starts(layer_names: Sequence[str]) -> dict[str, int]:
+    """block label → index of its first layer, for names like `blocks.3.norm1` (others get their own tick)."""
+    starts: dict[str, int] = {}
+    for index, name in enumerate(layer_names):
+        parts = name.split(".")
+        key = parts[1] if parts[0] == "blocks" and len(parts) > 1 else name
+        starts.setdefault(key, index)
+    return starts
+
+
+# --------------------------------------------------------------------------------------------- Fig 11
+
+
+def probe_accuracy_curves(
+    results: Mapping[str, Mapping[str, torch.Tensor]],
+    token: int | str = "mean",
+    readouts: Sequence[str] = ("cls", "gap", "gap_no_cls", "token"),
+    chance: float | None = 0.1,
+) -> Figure:
+    """Fig 11: linear-probe test accuracy per block for each read-out, one panel per model.
+
+    Args:
+        results: model name → {"cls", "gap", "gap_no_cls": (L,), "token": (L, P)} (from `probes.probe_layers`;
+            read-outs a model lacks are skipped).
+        token: which spatial token's probe to draw: a position index, or "mean" for the mean over positions
+            (the band shows the range over positions).
+        readouts: which read-outs to draw.
+        chance: chance accuracy, drawn as a dotted line.
+
+    Returns:
+        the figure.
+    """
+    figure, axes = new_figure(1, len(results), figsize=(3.6 * len(results), 3.4), squeeze=False, sharey=True)
+    for ax, (name, result) in zip(axes[0], results.items(), strict=True):
+        for readout in readouts:
+            if readout not in result:
+                continue
+            label, color, marker = READOUT_STYLES[readout]
+            values = _numpy(result[readout])
+            if readout == "token":
+                x = np.arange(values.shape[0])
+                if token == "mean":
+                    ax.fill_between(x, values.min(1), values.max(1), color=color, alpha=0.18, lw=0)
+                    ax.plot(
+                        x, values.mean(1), marker=marker, ms=4, color=color, label=f"{label} (mean, range)"
+                    )
+                else:
+                    if not 0 <= int(token) < values.shape[1]:
+                        raise ValueError(f"token {token} is outside 0..{values.shape[1] - 1}")
+                    ax.plot(
+                        x, values[:, int(token)], marker=marker, ms=4, color=color, label=f"token {token}"
+                    )
+            else:
+                ax.plot(np.arange(len(values)), values, marker=marker, ms=4, color=color, label=label)
+        if chance is not None:
+            ax.axhline(chance, color="k", lw=0.6, ls=":")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("block")
+        ax.set_ylim(0, 1)
+    axes[0, 0].set_ylabel("probe test accuracy")
+    axes[0, 0].legend(fontsize=7, frameon=False, loc="lower right")
+    return figure

@@ -49,7 +49,7 @@ def mean_attention_distance_reference(
     num_prefix_tokens: int = 1,
     scale: float | None = None,
     renormalize: bool = True,
-    max_chunk_elements: int = 1 << 22,
+    max_chunk_elements: int = 1 << 20,
 ) -> torch.Tensor:
     """Per-query mean attention distance from queries and keys, without ever holding all T×T scores.
 

@@ -1,0 +1,206 @@
+"""Does a final-layer token still know where in the image it came from? Token ↔ input-patch CKA maps.
+
+For a model whose last representation is a grid of positions (ViT tokens, a ResNet stage's feature map), cut
+the input image into the same grid of non-overlapping patches. Across N images, compare the representation
+at position i with the raw pixels of the input patch at position j by CKA: a (P, P) map whose row i shows
+which parts of the image token i resembles. A model that keeps spatial information peaks on the diagonal.
+
+All P × P pairs come from one `seelike.cka.MinibatchCKA` with the P token positions as its "layers" on one
+side and the P input patches on the other: each position's Gram matrix is computed once per minibatch and
+all pairs in one matmul; unbiased HSIC is summed over minibatches and normalised once.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .cka import MinibatchCKA
+from .patches import patchify
+
+__all__ = [
+    "input_patches",
+    "localization",
+    "own_position_fraction",
+    "resnet_stage_positions",
+    "spatial_tokens",
+    "token_patch_cka",
+    "vit_block_tokens",
+]
+
+
+def token_patch_cka(
+    tokens: torch.Tensor, patches: torch.Tensor, batch_size: int | None = 256
+) -> torch.Tensor:
+    """CKA across images between the representation at each position and the input patch at each position.
+
+    Args:
+        tokens: (N, P, D) representation at each of P positions for N images.
+        patches: (N, P, d) the input's patch at each position, pixels flattened (see `input_patches`).
+        batch_size: images per minibatch (the N images are split into near-equal minibatches of at most this
+            size, each ≥ 4); None for one batch of all N.
+
+    Returns:
+        (P, P) float64: entry (i, j) = linear CKA (unbiased HSIC) between token i and input patch j. A patch
+        that is constant over all images has no variance to compare with: its column is NaN.
+    """
+    if tokens.ndim != 3 or patches.ndim != 3:
+        raise ValueError(
+            f"tokens and patches must be (N, P, D), got {tuple(tokens.shape)} and {tuple(patches.shape)}"
+        )
+    if tokens.shape[:2] != patches.shape[:2]:
+        raise ValueError(
+            f"tokens {tuple(tokens.shape)} and patches {tuple(patches.shape)} differ in images or positions"
+        )
+    n, positions = tokens.shape[:2]
+    if n < 4:
+        raise ValueError(f"CKA with unbiased HSIC needs at least 4 images, got {n}")
+    for name, tensor in (("tokens", tokens), ("patches", patches)):
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"{name} contain NaN or inf")
+    chunks = 1 if batch_size is None else -(-n // batch_size)
+    if n // chunks < 4:
+        raise ValueError(f"minibatches of {n // chunks} images are too small for unbiased HSIC (need 4)")
+    estimator = MinibatchCKA(positions, positions)
+    for index in torch.tensor_split(torch.arange(n), chunks):
+        estimator.update(list(tokens[index].unbind(1)), list(patches[index].unbind(1)))
+    return estimator.compute().double()
+
+
+def own_position_fraction(cka_map: torch.Tensor) -> float:
+    """Fraction of token positions whose CKA map peaks at their own input patch (row i's maximum at j = i).
+
+    NaN entries (constant patches) are ignored; a row without any finite entry counts as not peaking.
+    """
+    if cka_map.ndim != 2 or cka_map.shape[0] != cka_map.shape[1]:
+        raise ValueError(f"a localization map must be square (P, P), got {tuple(cka_map.shape)}")
+    values = torch.where(torch.isnan(cka_map), torch.tensor(-torch.inf, dtype=cka_map.dtype), cka_map)
+    finite_rows = torch.isfinite(values).any(dim=1)
+    peaks = values.argmax(dim=1) == torch.arange(len(values))
+    return float((peaks & finite_rows).double().mean())
+
+
+def input_patches(images: torch.Tensor, grid_size: int) -> torch.Tensor:
+    """Cut images into a grid_size × grid_size grid of non-overlapping patches, raster order.
+
+    Args:
+        images: (N, C, H, W), H and W divisible by grid_size.
+        grid_size: g.
+
+    Returns:
+        (N, g², C·(H/g)·(W/g)) float32.
+    """
+    if images.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W), got {tuple(images.shape)}")
+    height, width = images.shape[-2:]
+    if height != width or height % grid_size:
+        raise ValueError(f"a {grid_size}×{grid_size} grid does not tile {height}×{width} images exactly")
+    return patchify(images.float(), height // grid_size)
+
+
+@torch.inference_mode()
+def _module_outputs(
+    model: nn.Module, module: nn.Module, images: torch.Tensor, batch_size: int, progress: bool
+) -> torch.Tensor:
+    """`module`'s output for every image, concatenated over batches (float32)."""
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"images must be a non-empty (N, C, H, W) batch, got {tuple(images.shape)}")
+    outputs: list[torch.Tensor] = []
+    handle = module.register_forward_hook(lambda m, args, out: outputs.append(out.detach().float().clone()))
+    try:
+        for start in tqdm(
+            range(0, len(images), batch_size), desc="tokens", disable=not progress, leave=False
+        ):
+            model(images[start : start + batch_size])
+    finally:
+        handle.remove()
+    return torch.cat(outputs)
+
+
+def vit_block_tokens(
+    model: nn.Module, images: torch.Tensor, block: int = -1, batch_size: int = 256, progress: bool = False
+) -> tuple[torch.Tensor, int]:
+    """The spatial tokens at a ViT block's output (prefix tokens such as CLS removed).
+
+    Args:
+        model: a timm VisionTransformer (CLS or GAP) in eval mode.
+        images: (N, C, H, W) as the model takes them.
+        block: which block (default the final one).
+
+    Returns:
+        ((N, g², D) tokens in raster order, grid size g).
+    """
+    if not hasattr(model, "blocks") or not hasattr(model, "patch_embed"):
+        raise ValueError(f"{type(model).__name__} is not a timm VisionTransformer")
+    tokens = _module_outputs(model, model.blocks[block], images, batch_size, progress)
+    prefix = int(getattr(model, "num_prefix_tokens", 0))
+    grid = tuple(model.patch_embed.grid_size)
+    if grid[0] != grid[1] or tokens.shape[1] - prefix != grid[0] * grid[1]:
+        raise ValueError(
+            f"expected {prefix} prefix tokens and a square grid, got {grid} and {tokens.shape[1]}"
+        )
+    return tokens[:, prefix:], grid[0]
+
+
+def resnet_stage_positions(
+    model: nn.Module,
+    images: torch.Tensor,
+    layer: str = "layer4",
+    batch_size: int = 256,
+    progress: bool = False,
+) -> tuple[torch.Tensor, int]:
+    """A ResNet feature map as tokens: all channels at each spatial position.
+
+    Args:
+        model: a timm ResNet in eval mode.
+        images: (N, C, H, W).
+        layer: a module name, e.g. "layer4" (the final stage) or "layer3.1".
+
+    Returns:
+        ((N, g², C) positions in raster order, grid size g).
+    """
+    module = dict(model.named_modules()).get(layer)
+    if module is None:
+        raise ValueError(f"{type(model).__name__} has no module {layer!r}")
+    features = _module_outputs(model, module, images, batch_size, progress)
+    if features.ndim != 4 or features.shape[-1] != features.shape[-2]:
+        raise ValueError(f"{layer!r} does not output a square (N, C, g, g) map, got {tuple(features.shape)}")
+    return features.flatten(2).transpose(1, 2), features.shape[-1]
+
+
+def spatial_tokens(
+    model: nn.Module,
+    images: torch.Tensor,
+    layer: str | None = None,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> tuple[torch.Tensor, int]:
+    """Final-block ViT tokens, or a ResNet stage's positions (default "layer4"); see the functions above."""
+    if hasattr(model, "blocks") and hasattr(model, "patch_embed"):
+        block = -1 if layer is None else int(layer.split(".")[1])
+        return vit_block_tokens(model, images, block, batch_size, progress)
+    return resnet_stage_positions(model, images, layer or "layer4", batch_size, progress)
+
+
+def localization(
+    model: nn.Module,
+    images: torch.Tensor,
+    layer: str | None = None,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> dict[str, object]:
+    """Token ↔ input-patch CKA map of a model's final block (or `layer`), with its own-position fraction.
+
+    Args:
+        model: a timm ViT (final block, or `layer` = "blocks.i") or ResNet (`layer`, default "layer4").
+        images: (N, C, H, W) images in the model's input range, N ≥ 4.
+        batch_size: images per forward pass and per CKA minibatch.
+        progress: show progress bars.
+
+    Returns:
+        {"map": (P, P) float64 CKA, "grid": g, "own_fraction": float}.
+    """
+    tokens, grid = spatial_tokens(model, images, layer, batch_size, progress)
+    cka_map = token_patch_cka(tokens, input_patches(images, grid), batch_size)
+    return {"map": cka_map, "grid": grid, "own_fraction": own_position_fraction(cka_map)}

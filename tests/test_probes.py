@@ -1,0 +1,166 @@
+"""Closed-form ridge probes: agreement with least squares, separable data, invariances, feature read-outs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seelike import zoo
+from seelike.probes import (
+    fit_linear_probe,
+    layer_features,
+    pm1_targets,
+    pooled_features,
+    probe_accuracy,
+    probe_layers,
+)
+
+
+def ridge_by_lstsq(features: torch.Tensor, labels: torch.Tensor, l2: float, classes: int):
+    """Ridge with an unpenalised bias as one least-squares problem: [X 1; √λ I 0] [W; b] ≈ [Y; 0]."""
+    n, d = features.shape
+    x = features.double()
+    top = torch.cat([x, torch.ones(n, 1, dtype=torch.float64)], dim=1)
+    bottom = torch.cat(
+        [l2**0.5 * torch.eye(d, dtype=torch.float64), torch.zeros(d, 1, dtype=torch.float64)], dim=1
+    )
+    targets = torch.cat([pm1_targets(labels, classes), torch.zeros(d, classes, dtype=torch.float64)])
+    solution = torch.linalg.lstsq(torch.cat([top, bottom]), targets, driver="gelsd").solution
+    return solution[:d], solution[d]
+
+
+@pytest.mark.parametrize(
+    "n, d, l2",
+    [(40, 6, 0.0), (40, 6, 0.7), (12, 30, 0.3), (30, 30, 2.0)],  # primal unpenalised, primal, dual, square
+)
+def test_closed_form_equals_lstsq(n, d, l2):
+    generator = torch.Generator().manual_seed(n + d)
+    features = torch.randn(n, d, generator=generator) * 3 + 1
+    labels = torch.randint(0, 4, (n,), generator=generator)
+    probe = fit_linear_probe(features, labels, l2, num_classes=4)
+    weight, bias = ridge_by_lstsq(features, labels, l2, 4)
+    torch.testing.assert_close(probe.weight, weight, rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(probe.bias, bias, rtol=1e-9, atol=1e-10)
+    assert probe.weight.dtype == torch.float64
+
+
+def test_batched_fit_equals_one_fit_per_index():
+    generator = torch.Generator().manual_seed(1)
+    features = torch.randn(5, 20, 8, generator=generator)
+    labels = torch.randint(0, 3, (20,), generator=generator)
+    batched = fit_linear_probe(features, labels, 0.5, relative=True)
+    for index in range(5):
+        single = fit_linear_probe(features[index], labels, 0.5, relative=True, num_classes=3)
+        torch.testing.assert_close(batched.weight[index], single.weight, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(batched.bias[index], single.bias, rtol=1e-10, atol=1e-12)
+
+
+def test_unpenalised_dual_interpolates_the_training_targets():
+    """Fewer examples than features and no ridge: the (minimum-norm) solution fits ±1 targets exactly."""
+    generator = torch.Generator().manual_seed(2)
+    features, labels = torch.randn(10, 40, generator=generator), torch.arange(10) % 3
+    probe = fit_linear_probe(features, labels, 0.0)
+    torch.testing.assert_close(probe.scores(features), pm1_targets(labels, 3), rtol=0, atol=1e-9)
+
+
+def test_separable_toy_set_is_probed_perfectly():
+    generator = torch.Generator().manual_seed(3)
+    centres = torch.randn(5, 16, generator=generator) * 10
+
+    def draw(n: int):
+        labels = torch.arange(n) % 5
+        return centres[labels] + torch.randn(n, 16, generator=generator), labels
+
+    train_x, train_y = draw(50)
+    test_x, test_y = draw(200)
+    probe = fit_linear_probe(train_x, train_y, 1e-3, relative=True)
+    assert probe_accuracy(probe, test_x, test_y).item() == 1.0
+    assert probe_accuracy(probe, train_x, train_y).item() == 1.0
+
+
+def test_relative_penalty_is_scale_and_shift_invariant():
+    """Scaling features (relative ridge) or shifting them (unpenalised bias) leaves the scores unchanged."""
+    generator = torch.Generator().manual_seed(4)
+    features, labels = (
+        torch.randn(30, 12, generator=generator),
+        torch.randint(0, 4, (30,), generator=generator),
+    )
+    features, test = features.double(), torch.randn(9, 12, generator=generator, dtype=torch.float64)
+    reference = fit_linear_probe(features, labels, 0.1, relative=True).scores(test)
+    scaled = fit_linear_probe(features * 250.0, labels, 0.1, relative=True).scores(test * 250.0)
+    shift = torch.randn(12, generator=generator, dtype=torch.float64) * 5
+    shifted = fit_linear_probe(features + shift, labels, 0.1, relative=True).scores(test + shift)
+    torch.testing.assert_close(scaled, reference, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(shifted, reference, rtol=1e-8, atol=1e-10)
+
+
+def test_a_larger_ridge_shrinks_the_weights():
+    generator = torch.Generator().manual_seed(5)
+    features, labels = (
+        torch.randn(30, 12, generator=generator),
+        torch.randint(0, 4, (30,), generator=generator),
+    )
+    norms = [fit_linear_probe(features, labels, l2).weight.norm().item() for l2 in (0.0, 1.0, 10.0, 100.0)]
+    assert norms == sorted(norms, reverse=True)
+
+
+def test_targets_and_bad_input():
+    assert pm1_targets(torch.tensor([0, 2]), 3).tolist() == [[1, -1, -1], [-1, -1, 1]]
+    with pytest.raises(ValueError, match="labels must lie"):
+        pm1_targets(torch.tensor([3]), 3)
+    with pytest.raises(ValueError, match="NaN"):
+        fit_linear_probe(torch.full((4, 2), float("nan")), torch.arange(4) % 2, 1.0)
+    with pytest.raises(ValueError, match="non-negative"):
+        fit_linear_probe(torch.randn(4, 2), torch.arange(4) % 2, -1.0)
+    with pytest.raises(ValueError, match="labels must be"):
+        fit_linear_probe(torch.randn(4, 2), torch.arange(5) % 2, 1.0)
+    constant = fit_linear_probe(torch.ones(6, 2), torch.tensor([0, 0, 0, 0, 1, 2]), 1.0, relative=True)
+    assert constant.weight.abs().max() == 0 and constant.predict(torch.randn(3, 2)).tolist() == [0, 0, 0]
+
+
+def test_pooled_readouts():
+    tokens = torch.randn(3, 5, 2)
+    with_cls = pooled_features(tokens, 1)
+    torch.testing.assert_close(with_cls["cls"], tokens[:, 0])
+    torch.testing.assert_close(with_cls["gap"], tokens.mean(1))
+    torch.testing.assert_close(with_cls["gap_no_cls"], tokens[:, 1:].mean(1))
+    assert with_cls["token"].shape == (4, 3, 2)
+    assert set(pooled_features(tokens, 0)) == {"gap", "token"}
+
+
+@torch.no_grad()
+def test_vit_layer_features_are_the_block_outputs():
+    model = zoo.build("vit").eval()
+    images = torch.rand(3, 1, 28, 28)
+    names, features, prefix = layer_features(model, images, batch_size=2)
+    assert names == [f"blocks.{i}" for i in range(6)] and prefix == 1
+    x = model._pos_embed(model.patch_embed(images))
+    for block, captured in zip(model.blocks, features, strict=True):
+        x = block(x)
+        torch.testing.assert_close(captured, x)
+
+
+@torch.no_grad()
+def test_resnet_layer_features_are_pooled_to_the_final_grid():
+    model = zoo.build("resnet").eval()
+    images = torch.rand(3, 1, 28, 28)
+    names, features, prefix = layer_features(model, images)
+    assert names[0] == "layer1.0" and names[-1] == "layer4.1" and prefix == 0
+    final = model.forward_features(images)  # (3, 128, 4, 4)
+    assert all(f.shape[:2] == (3, 16) for f in features)
+    torch.testing.assert_close(features[-1], final.flatten(2).transpose(1, 2))
+    stage1 = model.layer1(model.act1(model.bn1(model.conv1(images))))  # (3, 16, 28, 28): 7×7 cells
+    cell = stage1[:, :, 7:14, 0:7].mean(dim=(2, 3))  # grid position (row 1, column 0) → raster index 4
+    torch.testing.assert_close(features[1][:, 4], cell, rtol=1e-5, atol=1e-6)
+
+
+def test_probe_layers_shapes_and_range():
+    model = zoo.build("vit").eval()
+    generator = torch.Generator().manual_seed(6)
+    images, labels = torch.rand(24, 1, 28, 28, generator=generator), torch.arange(24) % 3
+    result = probe_layers(model, images[:16], labels[:16], images[16:], labels[16:])
+    assert result["layers"] == [f"blocks.{i}" for i in range(6)]
+    assert set(result) == {"layers", "cls", "gap", "gap_no_cls", "token"}
+    assert result["token"].shape == (6, 49) and result["cls"].shape == (6,)
+    for key in ("cls", "gap", "gap_no_cls", "token"):
+        assert ((result[key] >= 0) & (result[key] <= 1)).all()

@@ -1,0 +1,142 @@
+"""Skip-connection norm ratio: agreement with a hand-run forward pass, zeroed branches, scaling laws."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from seelike import zoo
+from seelike.skips import skip_norm_ratio
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    return torch.rand(6, 1, 28, 28, generator=generator)
+
+
+def vit(name: str = "vit") -> torch.nn.Module:
+    model = zoo.build(name).eval()
+    with torch.no_grad():  # a non-zero CLS token, so CLS ratios are not 0 / x at block 0
+        if model.cls_token is not None:
+            model.cls_token.normal_(generator=torch.Generator().manual_seed(1))
+    return model
+
+
+def resnet(live: bool = True) -> torch.nn.Module:
+    """The zoo ResNet (timm zero-initialises each last BN scale; live=True makes branches non-zero)."""
+    model = zoo.build("resnet").eval()
+    if live:
+        generator = torch.Generator().manual_seed(2)
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, torch.nn.BatchNorm2d):
+                    module.weight.uniform_(0.5, 1.5, generator=generator)
+                    module.running_var.uniform_(0.5, 2.0, generator=generator)
+    return model
+
+
+@torch.no_grad()
+def manual_vit_norms(model: torch.nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean over images of ‖z‖ and ‖f(z)‖ per block, sublayer and token, by running timm's pieces by hand."""
+    x = model.norm_pre(model.patch_drop(model._pos_embed(model.patch_embed(images))))
+    streams, branches = [], []
+    for block in model.blocks:
+        f1 = block.drop_path1(block.ls1(block.attn(block.norm1(x))))
+        z2 = x + f1
+        f2 = block.drop_path2(block.ls2(block.mlp(block.norm2(z2))))
+        streams.append(torch.stack([x.norm(dim=-1).mean(0), z2.norm(dim=-1).mean(0)]))
+        branches.append(torch.stack([f1.norm(dim=-1).mean(0), f2.norm(dim=-1).mean(0)]))
+        x = z2 + f2
+    return torch.stack(streams).double(), torch.stack(branches).double()
+
+
+def test_vit_norms_match_a_hand_run_forward(images):
+    model = vit()
+    stats = skip_norm_ratio(model, images, batch_size=4)  # two batches: sums must combine correctly
+    stream, branch = manual_vit_norms(model, images)
+    assert stats.stream_norm.shape == (6, 2, 50) and stats.sublayers == ("attention", "mlp")
+    torch.testing.assert_close(stats.stream_norm, stream, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(stats.branch_norm, branch, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(stats.ratio, stream / branch, rtol=1e-5, atol=0)
+    assert stats.num_prefix_tokens == 1 and stats.has_skip.all() and stats.num_images == 6
+    assert ((stats.cosine >= -1) & (stats.cosine <= 1)).all()
+
+
+def test_zeroed_vit_branch_gives_inf_ratio_and_nan_cosine(images):
+    model = vit()
+    with torch.no_grad():
+        model.blocks[2].attn.proj.weight.zero_()
+        model.blocks[2].attn.proj.bias.zero_()
+    stats = skip_norm_ratio(model, images)
+    assert torch.isinf(stats.ratio[2, 0]).all()
+    assert torch.isnan(stats.cosine[2, 0]).all()
+    others = torch.ones(6, 2, dtype=torch.bool)
+    others[2, 0] = False
+    assert torch.isfinite(stats.ratio[others]).all()
+    averages = stats.averages()
+    assert math.isinf(averages["attention"][2]) and math.isinf(averages["attention-cls"][2])
+    assert torch.isfinite(averages["mlp"]).all()
+
+
+def test_scaling_a_branch_divides_its_ratio(images):
+    """f(z) → c·f(z) at one sublayer (attention output projection ×c) divides its ratio by c, leaves its
+    cosine and everything upstream unchanged."""
+    model = vit()
+    before = skip_norm_ratio(model, images)
+    with torch.no_grad():
+        model.blocks[3].attn.proj.weight.mul_(3.0)
+        model.blocks[3].attn.proj.bias.mul_(3.0)
+    after = skip_norm_ratio(model, images)
+    torch.testing.assert_close(after.ratio[3, 0], before.ratio[3, 0] / 3.0, rtol=1e-5, atol=0)
+    torch.testing.assert_close(after.cosine[3, 0], before.cosine[3, 0], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(after.ratio[:3], before.ratio[:3], rtol=1e-6, atol=0)
+
+
+def test_gap_vit_has_no_cls_entries(images):
+    stats = skip_norm_ratio(vit("vit-gap"), images)
+    assert stats.num_prefix_tokens == 0 and stats.ratio.shape == (6, 2, 49)
+    assert set(stats.averages()) == {"attention", "mlp"}
+
+
+def test_noskip_blocks_are_flagged(images):
+    stats = skip_norm_ratio(vit("vit-noskip-3"), images)
+    assert stats.has_skip.tolist() == [True, True, True, False, True, True]
+
+
+@torch.no_grad()
+def test_resnet_matches_shortcut_and_branch_by_hand(images):
+    model = resnet()
+    stats = skip_norm_ratio(model, images, batch_size=5)
+    assert stats.sublayers == ("block",) and stats.stream_norm.shape == (8, 1, 1)
+    x = model.act1(model.bn1(model.conv1(images)))  # the stem (conv1's pre-hook normalises the images)
+    for index, block in enumerate([*model.layer1, *model.layer2, *model.layer3, *model.layer4]):
+        shortcut = x if block.downsample is None else block.downsample(x)
+        branch = block.bn2(block.conv2(block.act1(block.bn1(block.conv1(x)))))
+        z_norm, f_norm = shortcut.norm(dim=1), branch.norm(dim=1)  # per position, over channels
+        cosine = (shortcut * branch).sum(dim=1) / (z_norm * f_norm)
+        expected = torch.tensor([z_norm.mean(), f_norm.mean(), cosine.mean()], dtype=torch.float64)
+        measured = torch.stack(
+            [stats.stream_norm[index, 0, 0], stats.branch_norm[index, 0, 0], stats.cosine[index, 0, 0]]
+        )
+        torch.testing.assert_close(measured, expected, rtol=1e-4, atol=1e-6)
+        x = block(x)
+
+
+def test_resnet_zero_initialised_branches_are_infinite_not_a_crash(images):
+    """timm zero-initialises every block's last BN scale: each branch outputs exactly zero."""
+    stats = skip_norm_ratio(resnet(live=False), images)
+    assert torch.isinf(stats.ratio).all() and torch.isnan(stats.cosine).all()
+    assert torch.isinf(stats.averages()["block"]).all()
+
+
+def test_bad_input_is_rejected():
+    model = vit()
+    with pytest.raises(ValueError, match="non-empty"):
+        skip_norm_ratio(model, torch.rand(0, 1, 28, 28))
+    with pytest.raises(ValueError, match="NaN"):
+        skip_norm_ratio(model, torch.full((2, 1, 28, 28), float("nan")))
+    with pytest.raises(ValueError, match="no residual blocks"):
+        skip_norm_ratio(torch.nn.Conv2d(1, 2, 3), torch.rand(2, 1, 28, 28))
