@@ -11,6 +11,7 @@ from seelike import zoo
 from seelike.attention import (
     dataset_mean_attention_distance,
     head_outputs,
+    head_subset_cka,
     head_subsets,
     local_head_mask,
     mean_attention_distance,
@@ -19,6 +20,7 @@ from seelike.attention import (
     patch_distances,
     queries_and_keys,
     sort_heads,
+    subset_distances,
     uniform_attention_distance,
 )
 
@@ -183,3 +185,31 @@ def test_head_outputs_are_what_the_projection_mixes(vit_and_images):
             projected = attn.proj(outputs.flatten(2))
         handle.remove()
         torch.testing.assert_close(projected, captured["out"])
+
+
+def test_subset_distances():
+    distances = torch.tensor([4.0, 10.0, 1.0, 7.0])
+    torch.testing.assert_close(
+        subset_distances(distances, [(2, 0), (1,), (0, 1, 2, 3)]),
+        torch.tensor([2.5, 10.0, 5.5], dtype=torch.float64),
+    )
+
+
+def test_head_subset_cka_matches_full_batch_cka(vit_and_images):
+    from seelike.cka import linear_cka
+
+    vit, _ = vit_and_images
+    resnet = zoo.build("resnet").eval()
+    torch.manual_seed(3)
+    images = torch.rand(10, 1, 28, 28)
+    subsets = [(0,), (2, 1), (1, 2)]
+    cka = head_subset_cka(vit, resnet, images, subsets, ["act1", "layer1.0"], block=0, batch_size=10)
+    assert cka.shape == (3, 2) and cka.dtype == torch.float64
+    heads = head_outputs(vit, images, 0)[:, 1:]
+    with torch.no_grad():
+        stem = resnet.act1(resnet.bn1(resnet.conv1(images)))  # conv1 carries the input normaliser
+    expected = linear_cka(heads[:, :, [0]].flatten(1), stem.flatten(1))
+    assert cka[0, 0].item() == pytest.approx(expected, abs=1e-6)
+    torch.testing.assert_close(cka[1], cka[2])  # the order of heads inside a subset does not matter
+    with pytest.raises(ValueError, match="at least 4"):
+        head_subset_cka(vit, resnet, images[:6], subsets, ["act1"], batch_size=3)

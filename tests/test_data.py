@@ -47,7 +47,14 @@ def test_missing_data_error_lists_every_place(monkeypatch, tmp_path):
     with pytest.raises(FileNotFoundError) as error:
         data.fashion_mnist("test")
     message = str(error.value)
-    for place in ("env", "repo", "debian", "cache", data.FASHION_MNIST_URL, "apt-get install dataset-fashion-mnist"):
+    for place in (
+        "env",
+        "repo",
+        "debian",
+        "cache",
+        data.FASHION_MNIST_URL,
+        "apt-get install dataset-fashion-mnist",
+    ):
         assert str(place) in message
 
 
@@ -92,7 +99,11 @@ def data_files(split):
 
 
 data.DEBIAN_DIR_REAL = next(
-    (d for d in (Path("/usr/share/datasets/fashion-mnist"), data.REPO_ROOT / "data" / "fashion-mnist") if d.is_dir()),
+    (
+        d
+        for d in (Path("/usr/share/datasets/fashion-mnist"), data.REPO_ROOT / "data" / "fashion-mnist")
+        if d.is_dir()
+    ),
     data.DEBIAN_DIR,
 )
 

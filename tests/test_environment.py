@@ -1,8 +1,9 @@
 """pyproject.toml and environment.yml must list the same packages with the same version ranges."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge names that differ from PyPI's.

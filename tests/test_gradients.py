@@ -88,7 +88,9 @@ def test_deep_mlp_rejects_bad_arguments():
 def test_trainer_is_deterministic_and_learns(batch):
     images, labels = batch
     labels = (images.flatten(1).mean(1) > images.flatten(1).mean()).long()  # a learnable rule
-    runs = [gradients.train_deep_net(DeepMLP(3, True, width=16), images, labels, 60, seed=1) for _ in range(2)]
+    runs = [
+        gradients.train_deep_net(DeepMLP(3, True, width=16), images, labels, 60, seed=1) for _ in range(2)
+    ]
     assert runs[0] == runs[1]
     assert runs[0]["step"] == list(range(1, 61))
     assert np.mean(runs[0]["loss"][-10:]) < 0.8 * np.mean(runs[0]["loss"][:10])

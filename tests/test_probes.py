@@ -116,6 +116,14 @@ def test_targets_and_bad_input():
         fit_linear_probe(torch.randn(4, 2), torch.arange(5) % 2, 1.0)
     constant = fit_linear_probe(torch.ones(6, 2), torch.tensor([0, 0, 0, 0, 1, 2]), 1.0, relative=True)
     assert constant.weight.abs().max() == 0 and constant.predict(torch.randn(3, 2)).tolist() == [0, 0, 0]
+    mixed = torch.randn(3, 6, 2, generator=torch.Generator().manual_seed(7))
+    mixed[1] = 0.0  # one constant read-out among informative ones (e.g. a dead corner token)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    probes = fit_linear_probe(mixed, labels, 0.1, relative=True)
+    assert probes.weight[1].abs().max() == 0 and probes.weight[0].abs().max() > 0
+    torch.testing.assert_close(
+        probes.weight[2], fit_linear_probe(mixed[2], labels, 0.1, relative=True).weight
+    )
 
 
 def test_pooled_readouts():

@@ -38,7 +38,9 @@ def test_rollout_is_the_product_of_mixed_maps():
 
 def test_single_block_without_residual_is_the_head_mean():
     attention = random_attention()
-    torch.testing.assert_close(attention_rollout([attention], residual_weight=0.0)[0], attention.double().mean(1))
+    torch.testing.assert_close(
+        attention_rollout([attention], residual_weight=0.0)[0], attention.double().mean(1)
+    )
 
 
 @pytest.mark.parametrize("fusion", ["max", "min"])

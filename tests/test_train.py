@@ -27,7 +27,12 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path):
     common = dict(train_data=train_data, test_data=test_data, progress=False, checkpoint_every=3)
     straight = train.train("tiny", TINY_VIT, run_dir=tmp_path / "a", output_dir=tmp_path / "out_a", **common)
     # 96 examples / batch 16 = 6 steps per epoch, 12 in all: stop in the middle of the second epoch.
-    assert train.train("tiny", TINY_VIT, run_dir=tmp_path / "b", output_dir=tmp_path / "out_b", stop_after=8, **common) is None
+    assert (
+        train.train(
+            "tiny", TINY_VIT, run_dir=tmp_path / "b", output_dir=tmp_path / "out_b", stop_after=8, **common
+        )
+        is None
+    )
     resumed = train.train("tiny", TINY_VIT, run_dir=tmp_path / "b", output_dir=tmp_path / "out_b", **common)
     weights_a = load_file(tmp_path / "out_a" / "tiny.safetensors")
     weights_b = load_file(tmp_path / "out_b" / "tiny.safetensors")
@@ -40,7 +45,8 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path):
 
 def test_manifest_entry_is_complete_and_verifiable(tmp_path):
     train_data, test_data = _tiny_data()
-    entry = train.train("tiny", TINY_VIT, run_dir=tmp_path / "run", output_dir=tmp_path, train_data=train_data,
+    entry = train.train("tiny", TINY_VIT, run_dir=tmp_path / "run", output_dir=tmp_path,
+                        train_data=train_data,
                         test_data=test_data, progress=False)  # fmt: skip
     manifest = json.loads((tmp_path / "manifest.json").read_text())["models"]["tiny"]
     assert manifest == json.loads(json.dumps(entry))  # tuples become lists in JSON

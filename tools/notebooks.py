@@ -48,10 +48,16 @@ def strip(notebook: nbformat.NotebookNode) -> None:
 
 def refresh(py_path: Path, timeout: int = 600) -> float:
     notebook = jupytext.read(py_path)
-    notebook.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    notebook.metadata.setdefault(
+        "kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"}
+    )
     started = time.time()
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(py_path.parent)}})
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(py_path.parent)}},
+    )
     client.execute()
     elapsed = time.time() - started
     strip(notebook)

@@ -31,6 +31,8 @@ __all__ = [
     "patch_distances",
     "queries_and_keys",
     "sort_heads",
+    "subset_distances",
+    "head_subset_cka",
     "uniform_attention_distance",
 ]
 
@@ -322,3 +324,82 @@ def head_outputs(model: nn.Module, images: torch.Tensor, block: int = 0) -> torc
     finally:
         handle.remove()
     return capture.output
+
+
+def subset_distances(distances: torch.Tensor, subsets: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Mean attention distance of each head subset: the average of its heads' distances.
+
+    Args:
+        distances: (heads,) one block's distances.
+        subsets: head index tuples.
+
+    Returns:
+        (len(subsets),) float64.
+    """
+    if distances.ndim != 1:
+        raise ValueError(f"distances must be one block's (heads,) vector, got {tuple(distances.shape)}")
+    return torch.stack([distances.double()[list(subset)].mean() for subset in subsets])
+
+
+def _layer_outputs(model: nn.Module, names: Sequence[str], images: torch.Tensor) -> list[torch.Tensor]:
+    """Outputs of the named modules of `model` for one batch (forward hooks, nothing stored after)."""
+    outputs: dict[str, torch.Tensor] = {}
+    handles = [
+        model.get_submodule(name).register_forward_hook(
+            lambda m, i, out, name=name: outputs.update({name: out})
+        )
+        for name in names
+    ]
+    try:
+        with torch.inference_mode():
+            model(images)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [outputs[name] for name in names]
+
+
+def head_subset_cka(
+    vit: nn.Module,
+    other: nn.Module,
+    images: torch.Tensor,
+    subsets: Sequence[Sequence[int]],
+    other_layers: Sequence[str],
+    block: int = 0,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Linear CKA between the attention output of head subsets of one ViT block and layers of another model.
+
+    A subset's representation is its heads' outputs softmax(q·k)·v (before the output projection mixes the
+    heads) at every spatial token, flattened per image; prefix tokens (CLS) are left out, so both sides
+    describe the image's positions. CKA uses the streaming minibatch estimator (`seelike.cka.MinibatchCKA`).
+
+    Args:
+        vit: a timm ViT.
+        other: the model compared with (e.g. the zoo ResNet).
+        images: (N, C, H, W); split into near-equal minibatches of at most `batch_size` (each needs >= 4).
+        subsets: head index tuples (e.g. `head_subsets(order, size)`).
+        other_layers: module names in `other` (e.g. "act1", "layer1.0").
+        block: the ViT block whose heads are used.
+        batch_size: images per minibatch.
+        progress: show a progress bar.
+
+    Returns:
+        (len(subsets), len(other_layers)) float64 CKA.
+    """
+    from .cka import MinibatchCKA
+
+    if not subsets or not other_layers:
+        raise ValueError("need at least one head subset and one layer")
+    prefix = getattr(vit, "num_prefix_tokens", 1)
+    n_batches = max(1, math.ceil(len(images) / batch_size))
+    if len(images) < 4 * n_batches:
+        raise ValueError(f"{len(images)} images in {n_batches} minibatches: each needs at least 4")
+    names = ["heads " + ",".join(map(str, s)) for s in subsets]
+    engine = MinibatchCKA(len(subsets), len(other_layers), names_x=names, names_y=list(other_layers))
+    for batch in tqdm(torch.tensor_split(images, n_batches), desc="head-subset CKA", disable=not progress):
+        heads = head_outputs(vit, batch, block)[:, prefix:]  # (B, P, heads, head_dim)
+        xs = [heads[:, :, list(subset)].flatten(1) for subset in subsets]
+        engine.update(xs, [y.flatten(1) for y in _layer_outputs(other, other_layers, batch)])
+    return engine.compute()

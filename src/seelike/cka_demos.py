@@ -2,8 +2,8 @@
 
 Every function returns plain results (floats, or dicts of float64 tensors that `seelike.cache` can store);
 the figures in `seelike.figures.cka_intro` draw them. The estimators are `seelike.cka`'s, except for two
-deliberately textbook formulas kept here only to show what goes wrong without care: the biased HSIC of
-Gretton et al. (2005) and a Gram-space CKA that centres in the working precision.
+deliberately naive formula kept here only to show what goes wrong without care: a Gram-space CKA that
+centres in the working precision.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ __all__ = [
     "TRANSFORMS",
     "cka_after_transforms",
     "cka_vs_condition_number",
-    "gram",
-    "hsic_biased",
+    "cka",
     "independent_cka_vs_n",
     "minibatch_size_effect",
     "naive_gram_cka",
@@ -64,53 +63,40 @@ def random_representation(n: int, features: int, seed: int = 0, decay: float = 0
     if n < 1 or features < 1:
         raise ValueError(f"need n >= 1 and features >= 1, got n={n}, features={features}")
     generator = _generator(seed)
+    if decay == 0:
+        return torch.randn(n, features, generator=generator, dtype=torch.float64)  # isotropic: no basis needed
     scales = torch.arange(1, features + 1, dtype=torch.float64) ** -decay
     basis = torch.linalg.qr(torch.randn(features, features, generator=generator, dtype=torch.float64)).Q
     return (torch.randn(n, features, generator=generator, dtype=torch.float64) * scales) @ basis
 
 
-def gram(x: torch.Tensor, kernel: str = "linear", sigma_frac: float = 0.8) -> torch.Tensor:
-    """Gram matrix of the examples (rows of x, flattened) in float64.
+def cka(x: torch.Tensor, y: torch.Tensor, kernel: str = "linear", unbiased: bool = True) -> float:
+    """`seelike.cka.linear_cka` or `seelike.cka.rbf_cka` (bandwidth 0.8 × median distance), by name.
 
     Args:
-        x: (n, ...) representations.
-        kernel: "linear" (x xᵀ) or "rbf" (exp(-d²/(2σ²)), σ = sigma_frac · median pairwise distance).
-        sigma_frac: RBF bandwidth as a fraction of the median distance.
+        x, y: (n, ...) representations of the same examples.
+        kernel: "linear" or "rbf".
+        unbiased: unbiased HSIC (Song et al. 2012) or biased HSIC (Gretton et al. 2005).
 
     Returns:
-        (n, n) float64.
+        the CKA estimate.
     """
     _check_kernel(kernel)
-    x = x.reshape(len(x), -1).double()
     if kernel == "linear":
-        return x @ x.T
-    return cka_engine.rbf_gram(x, sigma_frac=sigma_frac)
+        return cka_engine.linear_cka(x, y, unbiased=unbiased)
+    return cka_engine.rbf_cka(x, y, unbiased=unbiased)
 
 
-def hsic_biased(K: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
-    """The biased (V-statistic) HSIC of Gretton et al. 2005: tr(K H L H) / (n - 1)², H the centring matrix.
-
-    Its expectation exceeds the population HSIC by terms of order 1/n that include the Gram diagonals, so two
-    independent representations score above zero when n is small. Shown in chapter 4 for contrast with
-    `seelike.cka.hsic_unbiased`.
-
-    Args:
-        K, L: (n, n) Gram matrices.
-
-    Returns:
-        0-d float64 tensor.
-    """
-    if K.shape != L.shape or K.ndim != 2 or K.shape[0] != K.shape[1]:
-        raise ValueError(f"K and L must be square and of equal shape, got {tuple(K.shape)} and {tuple(L.shape)}")
-    K, L = K.double(), L.double()
-    Kc = K - K.mean(0, keepdim=True) - K.mean(1, keepdim=True) + K.mean()
-    Lc = L - L.mean(0, keepdim=True) - L.mean(1, keepdim=True) + L.mean()
-    return (Kc * Lc).sum() / (len(K) - 1) ** 2
-
-
-def _cka(K: torch.Tensor, L: torch.Tensor, unbiased: bool) -> float:
-    hsic = cka_engine.hsic_unbiased if unbiased else hsic_biased
-    return float(hsic(K, L) / torch.sqrt(hsic(K, K) * hsic(L, L)))
+def _biased_and_unbiased(x: torch.Tensor, y: torch.Tensor, kernel: str) -> tuple[float, float]:
+    """(biased, unbiased) CKA; for the linear kernel both from the same two Gram matrices."""
+    if kernel != "linear":
+        return cka(x, y, kernel, unbiased=False), cka(x, y, kernel, unbiased=True)
+    x, y = x - x.mean(0), y - y.mean(0)
+    K, L = x @ x.T, y @ y.T
+    values = []
+    for hsic in (cka_engine.hsic_biased, cka_engine.hsic_unbiased):
+        values.append(float(hsic(K, L) / torch.sqrt(hsic(K, K) * hsic(L, L))))
+    return values[0], values[1]
 
 
 def _transform(x: torch.Tensor, name: str, generator: torch.Generator) -> torch.Tensor:
@@ -145,8 +131,7 @@ def cka_after_transforms(
     _check_kernel(kernel)
     x = random_representation(n, features, seed, decay=0.5)
     generator = _generator(seed + 1)
-    K = gram(x, kernel)
-    return {name: _cka(K, gram(_transform(x, name, generator), kernel), unbiased=True) for name in TRANSFORMS}
+    return {name: cka(x, _transform(x, name, generator), kernel) for name in TRANSFORMS}
 
 
 def cka_vs_condition_number(
@@ -165,11 +150,10 @@ def cka_vs_condition_number(
     generator = _generator(seed + 1)
     u = torch.linalg.qr(torch.randn(features, features, generator=generator, dtype=torch.float64)).Q
     v = torch.linalg.qr(torch.randn(features, features, generator=generator, dtype=torch.float64)).Q
-    K = gram(x, kernel)
     values = []
     for kappa in condition_numbers:
         singular = torch.logspace(0.0, -math.log10(kappa), features, dtype=torch.float64)
-        values.append(_cka(K, gram(x @ (u * singular) @ v.T, kernel), unbiased=True))
+        values.append(cka(x, x @ (u * singular) @ v.T, kernel))
     return {
         "condition_number": torch.tensor(list(condition_numbers), dtype=torch.float64),
         "cka": torch.tensor(values, dtype=torch.float64),
@@ -208,10 +192,9 @@ def independent_cka_vs_n(
     for column, n in enumerate(tqdm(ns, desc="n", disable=not progress)):
         for repeat in range(repeats):
             draw = seed + 1000 * repeat + column
-            K = gram(random_representation(n, features, 2 * draw), kernel)
-            L = gram(random_representation(n, features, 2 * draw + 1), kernel)
-            biased[repeat, column] = _cka(K, L, unbiased=False)
-            unbiased[repeat, column] = _cka(K, L, unbiased=True)
+            x = random_representation(n, features, 2 * draw)
+            y = random_representation(n, features, 2 * draw + 1)
+            biased[repeat, column], unbiased[repeat, column] = _biased_and_unbiased(x, y, kernel)
     return {"n": torch.tensor(list(ns), dtype=torch.float64), "biased": biased, "unbiased": unbiased}
 
 
@@ -246,18 +229,16 @@ def minibatch_size_effect(
             if len(xb) < 4:
                 break
             estimator.update([xb], [yb])
-            K, L = gram(xb), gram(yb)
-            per_batch_unbiased.append(_cka(K, L, unbiased=True))
-            per_batch_biased.append(_cka(K, L, unbiased=False))
+            per_batch_unbiased.append(cka(xb, yb, unbiased=True))
+            per_batch_biased.append(cka(xb, yb, unbiased=False))
         results["minibatch"].append(float(estimator.compute()[0, 0]))
         results["mean_unbiased"].append(sum(per_batch_unbiased) / len(per_batch_unbiased))
         results["mean_biased"].append(sum(per_batch_biased) / len(per_batch_biased))
-    K, L = gram(x), gram(y)
     return {
         "batch_size": torch.tensor(list(batch_sizes), dtype=torch.float64),
         **{name: torch.tensor(values, dtype=torch.float64) for name, values in results.items()},
-        "full_unbiased": torch.tensor(_cka(K, L, unbiased=True), dtype=torch.float64),
-        "full_biased": torch.tensor(_cka(K, L, unbiased=False), dtype=torch.float64),
+        "full_unbiased": torch.tensor(cka(x, y, unbiased=True), dtype=torch.float64),
+        "full_biased": torch.tensor(cka(x, y, unbiased=False), dtype=torch.float64),
     }
 
 
@@ -306,10 +287,9 @@ def offset_failure(
         estimator = cka_engine.MinibatchCKA(1, 1)
         estimator.update([xs.float()], [ys.float()])
         rows["minibatch_cka"].append(float(estimator.compute()[0, 0]))
-    K, L = gram(x), gram(y)
     return {
         "offset": torch.tensor(list(offsets), dtype=torch.float64),
         **{name: torch.tensor(values, dtype=torch.float64) for name, values in rows.items()},
-        "reference": torch.tensor(_cka(K, L, unbiased=False), dtype=torch.float64),
-        "reference_unbiased": torch.tensor(_cka(K, L, unbiased=True), dtype=torch.float64),
+        "reference": torch.tensor(cka(x, y, unbiased=False), dtype=torch.float64),
+        "reference_unbiased": torch.tensor(cka(x, y, unbiased=True), dtype=torch.float64),
     }

@@ -31,12 +31,24 @@ FIX_COMMAND = "sudo apt-get install dataset-fashion-mnist   (Debian/Ubuntu), or 
 # the .gz files, so their own hashes differ from upstream's).
 FASHION_MNIST_FILES = {
     "train": {
-        "images": ("train-images-idx3-ubyte", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
-        "labels": ("train-labels-idx1-ubyte", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+        "images": (
+            "train-images-idx3-ubyte",
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        ),
+        "labels": (
+            "train-labels-idx1-ubyte",
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        ),
     },
     "test": {
-        "images": ("t10k-images-idx3-ubyte", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
-        "labels": ("t10k-labels-idx1-ubyte", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+        "images": (
+            "t10k-images-idx3-ubyte",
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        ),
+        "labels": (
+            "t10k-labels-idx1-ubyte",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        ),
     },
 }
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -242,7 +254,8 @@ def cifar10(split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
             raw = _download(CIFAR10_URL, timeout=120)
         except OSError as error:
             raise FileNotFoundError(
-                f"CIFAR-10 not found. Places tried:\n  {archive} (missing)\n  {CIFAR10_URL} (download failed: "
+                "CIFAR-10 not found. Places tried:\n"
+                f"  {archive} (missing)\n  {CIFAR10_URL} (download failed: "
                 f"{error})\nFix: run with internet access (e.g. Colab) once; the archive is cached."
             ) from error
         if sha256_bytes(raw) != CIFAR10_SHA256:

@@ -62,7 +62,12 @@ def token_patch_cka(
     chunks = 1 if batch_size is None else -(-n // batch_size)
     if n // chunks < 4:
         raise ValueError(f"minibatches of {n // chunks} images are too small for unbiased HSIC (need 4)")
-    estimator = MinibatchCKA(positions, positions)
+    estimator = MinibatchCKA(
+        positions,
+        positions,
+        names_x=[f"token {i}" for i in range(positions)],
+        names_y=[f"input patch {j}" for j in range(positions)],
+    )
     for index in torch.tensor_split(torch.arange(n), chunks):
         estimator.update(list(tokens[index].unbind(1)), list(patches[index].unbind(1)))
     return estimator.compute().double()

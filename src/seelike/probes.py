@@ -85,7 +85,8 @@ def fit_linear_probe(
 
     Minimises ‖X W + 1 bᵀ − Y‖² + λ‖W‖² in float64: features and targets are centred (which fits the bias
     exactly), then W = (X̃ᵀX̃ + λI)⁻¹ X̃ᵀỸ if D ≤ N (primal) or W = X̃ᵀ(X̃X̃ᵀ + λI)⁻¹Ỹ otherwise (dual), via
-    Cholesky. With λ = 0 and a singular system the minimum-norm least-squares solution is returned.
+    Cholesky. Where λ = 0 and the system is singular (always so in the dual, and for constant features with a
+    relative penalty) the minimum-norm least-squares solution is returned (W = 0 for constant features).
 
     Args:
         features: (..., N, D); leading dimensions fit independent probes (e.g. one per token position).
@@ -124,19 +125,20 @@ def fit_linear_probe(
     else:  # dual: (N, N) system, W = X̃ᵀ α
         system = x_centred @ x_centred.mT + eye_scale * torch.eye(n, dtype=torch.float64)
         right = y_centred.expand(*x.shape[:-2], n, classes)
-    unpenalised = bool((penalty == 0).all())
-    factor, info = (None, None) if unpenalised and d > n else torch.linalg.cholesky_ex(system)
-    if info is not None and bool((info == 0).all()):
-        solution = torch.cholesky_solve(right, factor)
-        weight = solution if d <= n else x_centred.mT @ solution
-    elif unpenalised:  # singular normal equations (always so in the dual): the minimum-norm solution
-        targets_batch = y_centred.expand(*x.shape[:-2], n, classes)
-        weight = torch.linalg.lstsq(x_centred, targets_batch, driver="gelsd").solution
-    else:
-        raise ValueError(
-            "the ridge system is not positive definite although l2 > 0; are some features degenerate (e.g. "
-            "constant, which makes their relative penalty zero while others' is not)?"
-        )
+    factor, info = torch.linalg.cholesky_ex(system)
+    # (...): where the penalty is zero and the system is singular; the unpenalised dual always is (rank
+    # ≤ N − 1 after centring), even when rounding lets its Cholesky factorisation succeed
+    singular = (info != 0) | ((penalty == 0) & (d > n))
+    if bool((singular & (penalty > 0)).any()):
+        raise ValueError("the ridge system is not positive definite although l2 > 0 (non-finite features?)")
+    solution = torch.cholesky_solve(right, factor)
+    weight = solution if d <= n else x_centred.mT @ solution
+    if bool(singular.any()):  # λ = 0 and singular normal equations: the minimum-norm least-squares solution
+        flat_weight = weight.reshape(-1, d, classes).clone()
+        flat_x = x_centred.reshape(-1, n, d)
+        for index in singular.reshape(-1).nonzero().flatten().tolist():
+            flat_weight[index] = torch.linalg.lstsq(flat_x[index], y_centred, driver="gelsd").solution
+        weight = flat_weight.reshape(weight.shape)
     bias = (y_mean - x_mean @ weight).squeeze(-2)
     return LinearProbe(weight=weight, bias=bias, l2=penalty)
 

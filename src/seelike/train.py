@@ -41,7 +41,7 @@ def augment(images: torch.Tensor, generator: torch.Generator, max_shift: int = 2
     dx = torch.randint(0, 2 * max_shift + 1, (batch,), generator=generator)
     flip = torch.rand(batch, generator=generator) < 0.5
     rows = (dy[:, None] + torch.arange(height)[None])[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(width)[None])
+    cols = dx[:, None] + torch.arange(width)[None]
     cols = torch.where(flip[:, None], cols.flip(1), cols)[:, None, None, :]
     index_b = torch.arange(batch)[:, None, None, None]
     index_c = torch.arange(images.shape[1])[None, :, None, None]
@@ -57,7 +57,9 @@ def learning_rate(step: int, total: int, warmup: int, peak: float) -> float:
 
 
 @torch.inference_mode()
-def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> float:
+def evaluate(
+    model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
+) -> float:
     """Top-1 accuracy (fraction in [0, 1]) of `model` on `images` (N, C, H, W)."""
     was_training = model.training
     model.eval()
@@ -166,7 +168,9 @@ def train(
         loss = F.cross_entropy(model(images), train_labels[index], label_smoothing=spec.label_smoothing)
         if not torch.isfinite(loss):
             save_state()
-            raise FloatingPointError(f"[{name}] loss is {loss.item()} at step {step}; state saved in {run_dir}")
+            raise FloatingPointError(
+                f"[{name}] loss is {loss.item()} at step {step}; state saved in {run_dir}"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -182,10 +186,17 @@ def train(
             history["epoch_step"].append(step)
             history["test_accuracy"].append(round(accuracy, 4))
             if spec.family == "vit":  # watch local heads form (or not) in blocks 0-1
-                distances = dataset_mean_attention_distance(model.eval(), test_images[:500], spec.arch["patch_size"])
+                distances = dataset_mean_attention_distance(
+                    model.eval(), test_images[:500], spec.arch["patch_size"]
+                )
                 model.train()
-                history["attention_distance_px"].append([[round(v, 2) for v in r.tolist()] for r in distances[:2]])
-                bar.write(f"[{name}] blocks 0-1 mean attention distance (px): {history['attention_distance_px'][-1]}")
+                history["attention_distance_px"].append(
+                    [[round(v, 2) for v in r.tolist()] for r in distances[:2]]
+                )
+                bar.write(
+                    f"[{name}] blocks 0-1 mean attention distance (px): "
+                    f"{history['attention_distance_px'][-1]}"
+                )
             bar.write(f"[{name}] step {step}/{total_steps}: test accuracy (first 2,000) {accuracy:.4f}")
             save_state()
         elif step % checkpoint_every == 0:
@@ -228,7 +239,9 @@ def finish(name, spec, model, output_dir, test_images, test_labels, steps, train
         "torch": torch.__version__,
     }
     if spec.family == "vit":
-        distances = dataset_mean_attention_distance(model, test_images[:1000], patch_size=spec.arch["patch_size"])
+        distances = dataset_mean_attention_distance(
+            model, test_images[:1000], patch_size=spec.arch["patch_size"]
+        )
         entry["mean_attention_distance_px"] = [[round(v, 3) for v in row.tolist()] for row in distances]
     manifest_path = output_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"models": {}}
@@ -237,7 +250,9 @@ def finish(name, spec, model, output_dir, test_images, test_labels, steps, train
     tmp = manifest_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     os.replace(tmp, manifest_path)
-    print(f"[{name}] test accuracy {accuracy:.4f}, {entry['parameters']:,} parameters, {wall_time / 60:.1f} min")
+    print(
+        f"[{name}] test accuracy {accuracy:.4f}, {entry['parameters']:,} parameters, {wall_time / 60:.1f} min"
+    )
     return entry
 
 

@@ -77,7 +77,12 @@ VIT_TRAINING = dict(
     sincos_pos=True, local_init_heads=(2, 2), local_init_strength=6.0, epochs=5, label_smoothing=0.1
 )
 RESNET_ARCH = dict(
-    layers=(2, 2, 2, 2), channels=(16, 32, 64, 128), stem_type="deep", stem_width=8, in_chans=1, num_classes=10
+    layers=(2, 2, 2, 2),
+    channels=(16, 32, 64, 128),
+    stem_type="deep",
+    stem_width=8,
+    in_chans=1,
+    num_classes=10,
 )
 MIXER_ARCH = dict(
     img_size=28, patch_size=4, in_chans=1, num_classes=10, num_blocks=6, embed_dim=128, mlp_ratio=(0.5, 2.0)
@@ -89,7 +94,9 @@ MIXER_ARCH = dict(
 SHORT = {**VIT_TRAINING, "epochs": 1, "warmup_epochs": 0.2}
 SPECS: dict[str, ModelSpec] = {
     "vit": ModelSpec("vit", VIT_ARCH, **VIT_TRAINING),
-    "vit-gap": ModelSpec("vit", {**VIT_ARCH, "class_token": False, "global_pool": "avg"}, **{**VIT_TRAINING, "epochs": 2}),
+    "vit-gap": ModelSpec(
+        "vit", {**VIT_ARCH, "class_token": False, "global_pool": "avg"}, **{**VIT_TRAINING, "epochs": 2}
+    ),
     "vit-data3": ModelSpec("vit", VIT_ARCH, data_fraction=0.03, **VIT_TRAINING),
     "vit-data10": ModelSpec("vit", VIT_ARCH, data_fraction=0.10, **VIT_TRAINING),
     "vit-data30": ModelSpec("vit", VIT_ARCH, data_fraction=0.30, **VIT_TRAINING),
@@ -103,7 +110,7 @@ SPECS: dict[str, ModelSpec] = {
 }
 # Train order: what the book's requirements rest on first.
 TRAIN_ORDER = (
-    "vit", "resnet", "vit-data3", "vit-data10", "vit-data30", "plainnet", "vit-gap", "mixer",
+    "vit", "resnet", "vit-data3", "plainnet", "vit-gap", "vit-data10", "vit-data30", "mixer",
     "vit-short", "vit-noskip-3", "vit-noskip-1", "vit-noskip-5",
 )  # fmt: skip
 
@@ -220,7 +227,6 @@ def build(name_or_spec: str | ModelSpec, seed: int | None = None) -> nn.Module:
     Attention is built with timm's fused attention off so its probabilities can be read later
     (training switches it on with `set_attention_fused` for speed).
     """
-    import timm
     from timm.layers import set_fused_attn
 
     model_spec = spec(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
@@ -303,13 +309,15 @@ def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
     entry = read_manifest()["models"].get(name)
     if not path.is_file() or entry is None:
         raise CheckpointError(
-            f"zoo checkpoint {path} is missing (or has no manifest entry). Rebuild it: {rebuild_command(name)}"
+            f"zoo checkpoint {path} is missing (or has no manifest entry). "
+            f"Rebuild it: {rebuild_command(name)}"
         )
     digest = sha256_file(path)
     if digest != entry["sha256"]:
         raise CheckpointError(
             f"zoo checkpoint {path} is corrupted: sha256 {digest[:12]}… does not match the manifest's "
-            f"{entry['sha256'][:12]}…. Restore it (git checkout {path.relative_to(REPO_ROOT)}) or rebuild it: "
+            f"{entry['sha256'][:12]}…. Restore it (git checkout {path.relative_to(REPO_ROOT)}) "
+            "or rebuild it: "
             f"{rebuild_command(name)}"
         )
     model = build(model_spec)
@@ -348,12 +356,15 @@ def load_timm(name: str, pretrained: bool = True, device: str | torch.device = "
     set_fused_attn(False)
     on_meta = str(device) == "meta"
     try:
-        model = timm.create_model(name, pretrained=pretrained and not on_meta, device="meta" if on_meta else None)
+        model = timm.create_model(
+            name, pretrained=pretrained and not on_meta, device="meta" if on_meta else None
+        )
     except Exception as error:  # hub download failures surface as many exception types
         if not pretrained:
             raise
         raise RuntimeError(
-            f"could not download the weights of {name!r} ({type(error).__name__}: {error}). Paper-scale models "
+            f"could not download the weights of {name!r} ({type(error).__name__}: {error}). "
+            "Paper-scale models "
             "need internet access (run this chapter in Colab), or pretrained=False for random weights."
         ) from error
     config = timm.data.resolve_data_config({}, model=model)

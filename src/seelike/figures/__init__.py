@@ -5,7 +5,7 @@ here, so `seelike.figures.cka_heatmap` works whatever file it lives in. Figures 
 `new_figure` (no pyplot), so calling one never displays or leaks anything.
 """
 
-from .style import apply_style, new_figure
+from .style import apply_style, new_figure  # noqa: F401  (re-exported)
 
 apply_style()
 

@@ -25,7 +25,9 @@ def image_grid_by_class(
         start: skip this many examples of each class first (to browse).
     """
     n_classes = len(class_names)
-    figure, axes = new_figure(n_classes, per_class, figsize=(per_class * 0.75, n_classes * 0.78), squeeze=False)
+    figure, axes = new_figure(
+        n_classes, per_class, figsize=(per_class * 0.75, n_classes * 0.78), squeeze=False
+    )
     for row, name in enumerate(class_names):
         members = torch.nonzero(labels == row).flatten()[start : start + per_class]
         for col in range(per_class):

@@ -1,5 +1,317 @@
-"""Figures: locality."""
+"""Figures for chapter 6, local vs global: mean attention distance per head (Figs 3 and 4), CKA of
+first-block head subsets with early ResNet layers (Fig 5), effective receptive fields (Fig 6).
+Results in (from `seelike.attention`, `seelike.receptive_field`), figures out."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from .style import new_figure
+
+__all__ = [
+    "head_subset_cka_curves",
+    "mean_distance_by_data",
+    "mean_distance_by_head",
+    "receptive_field_detail",
+    "receptive_field_grid",
+]
+
+DEPTH_CMAP = "viridis"  # block depth: dark = low blocks, yellow = top blocks
+ERF_CMAP = "magma"
+
+
+def _numpy(values) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().double().numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
+def _check_distances(distances) -> np.ndarray:
+    values = _numpy(distances)
+    if values.ndim != 2:
+        raise ValueError(f"distances must have shape (blocks, heads), got {values.shape}")
+    return values
+
+
+def _block_colors(blocks: int) -> list:
+    cmap = colormaps[DEPTH_CMAP]
+    return [cmap(0.9 * b / max(blocks - 1, 1)) for b in range(blocks)]
+
+
+def _reference_lines(
+    ax, uniform: float | None, local_fraction: float | None, horizontal: bool = True
+) -> None:
+    """Dashed line at the uniform-attention distance, dotted at the local-head threshold."""
+    if uniform is None:
+        return
+    ax.axhline(uniform, color="0.35", ls="--", lw=1, label=f"uniform attention ({uniform:.1f} px)")
+    if local_fraction is not None:
+        ax.axhline(
+            local_fraction * uniform, color="0.35", ls=":", lw=1, label=f"{local_fraction:g} × uniform"
+        )
+
+
+def _sorted_head_panel(
+    ax,
+    values: np.ndarray,
+    highlight_block: int | None,
+    uniform: float | None,
+    local_fraction: float | None,
+    legend: bool,
+) -> None:
+    """x = head rank within its block (most local first), one line per block coloured by depth."""
+    blocks, heads = values.shape
+    ranks = np.arange(heads)
+    for block, color in enumerate(_block_colors(blocks)):
+        faded = highlight_block is not None and block != highlight_block
+        ax.plot(
+            ranks,
+            np.sort(values[block]),
+            "o-",
+            color=color,
+            lw=2.4 if block == highlight_block else 1.3,
+            ms=6 if block == highlight_block else 4,
+            alpha=0.25 if faded else 0.95,
+            label=f"block {block}",
+            zorder=3 if block == highlight_block else 2,
+        )
+    _reference_lines(ax, uniform, local_fraction)
+    ax.set_xticks(ranks)
+    ax.set_xlabel("head, sorted within its block (local → global)")
+    ax.set_ylim(bottom=0)
+    if legend:
+        ax.legend(fontsize=7, loc="lower right", ncol=2 if blocks > 6 else 1)
+
+
+def mean_distance_by_head(
+    distances: torch.Tensor,
+    uniform: float | None = None,
+    highlight_block: int | None = None,
+    local_fraction: float | None = 0.6,
+    title: str | None = None,
+) -> Figure:
+    """Fig 3: mean attention distance of every head in every block.
+
+    Left: heads sorted within each block, one line per block (colour = depth). Right: every head's
+    distance against its block, so local heads (low) and global heads (high) in the same block show as a
+    vertical spread.
+
+    Args:
+        distances: (blocks, heads) mean distances in pixels (from `dataset_mean_attention_distance`).
+        uniform: the uniform-attention distance of the model's grid (dashed line).
+        highlight_block: draw this block bold and fade the others.
+        local_fraction: draw the local-head threshold at this fraction of `uniform` (None: no line).
+        title: figure title.
+
+    Returns:
+        the figure.
+    """
+    values = _check_distances(distances)
+    blocks, heads = values.shape
+    figure, (left, right) = new_figure(1, 2, figsize=(10.0, 3.9))
+    _sorted_head_panel(left, values, highlight_block, uniform, local_fraction, legend=True)
+    left.set_ylabel("mean attention distance (px)")
+    colors = _block_colors(blocks)
+    for block in range(blocks):
+        faded = highlight_block is not None and block != highlight_block
+        jitter = np.linspace(-0.18, 0.18, heads) if heads > 1 else np.zeros(1)
+        right.scatter(
+            block + jitter,
+            np.sort(values[block]),
+            color=colors[block],
+            s=40 if block == highlight_block else 24,
+            alpha=0.25 if faded else 0.95,
+            edgecolor="white",
+            linewidth=0.5,
+            zorder=3,
+        )
+    _reference_lines(right, uniform, local_fraction)
+    right.set_xticks(range(blocks))
+    right.set_xlabel("block")
+    right.set_ylim(left.get_ylim())
+    if uniform is not None:
+        right.legend(fontsize=7, loc="lower right")
+    right.set_title("each dot is one head", fontsize=9)
+    left.set_title("sorted heads per block", fontsize=9)
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def mean_distance_by_data(
+    distances_by_model: Mapping[str, torch.Tensor],
+    uniform: float | None = None,
+    blocks: Sequence[int] | None = None,
+    local_counts: Mapping[str, int] | None = None,
+    local_fraction: float | None = 0.6,
+    title: str | None = None,
+) -> Figure:
+    """Fig 4: mean attention distance per sorted head, one panel per model (e.g. per training-set size).
+
+    Args:
+        distances_by_model: panel title → (blocks, heads) mean distances, drawn left to right.
+        uniform: the uniform-attention distance (dashed line in every panel).
+        blocks: the blocks drawn (None: all); colours still follow each block's depth.
+        local_counts: panel title → a number of local heads, written in the panel.
+        local_fraction: the local-head threshold as a fraction of `uniform` (dotted line).
+        title: figure title.
+
+    Returns:
+        the figure, panels sharing the y axis.
+    """
+    if not distances_by_model:
+        raise ValueError("no models to draw")
+    panels = {name: _check_distances(d) for name, d in distances_by_model.items()}
+    figure, axes = new_figure(1, len(panels), figsize=(3.2 * len(panels) + 0.6, 3.7), sharey=True)
+    axes = np.atleast_1d(axes)
+    top = max(float(v.max()) for v in panels.values())
+    if uniform is not None:
+        top = max(top, uniform)
+    for index, (ax, (name, values)) in enumerate(zip(axes, panels.items(), strict=True)):
+        n_blocks, heads = values.shape
+        shown = list(range(n_blocks)) if blocks is None else [b for b in blocks if 0 <= b < n_blocks]
+        colors = _block_colors(n_blocks)
+        for block in shown:
+            ax.plot(np.arange(heads), np.sort(values[block]), "o-", color=colors[block], lw=1.3, ms=4,
+                    label=f"block {block}")  # fmt: skip
+        _reference_lines(ax, uniform, local_fraction)
+        ax.set_xticks(range(heads))
+        ax.set_xlabel("sorted head")
+        ax.set_title(name, fontsize=10)
+        ax.set_ylim(0, 1.08 * top)
+        if local_counts is not None and name in local_counts:
+            ax.text(0.03, 0.96, f"local heads: {local_counts[name]}", transform=ax.transAxes, va="top",
+                    fontsize=8, bbox={"facecolor": "white", "edgecolor": "0.8", "pad": 2})  # fmt: skip
+        if index == 0:
+            ax.set_ylabel("mean attention distance (px)")
+    axes[-1].legend(fontsize=7, loc="lower right")
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def head_subset_cka_curves(
+    subset_distances: torch.Tensor,
+    cka: torch.Tensor,
+    layer_names: Sequence[str],
+    subset_labels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Fig 5: CKA between head subsets of one ViT block and early ResNet layers, against the subsets' mean
+    attention distance.
+
+    Args:
+        subset_distances: (S,) mean attention distance of each head subset (px), ordered local → global.
+        cka: (S, R) CKA of each subset's attention output with each of R ResNet layers.
+        layer_names: the R ResNet layer names (one line each).
+        subset_labels: optional (S,) labels written next to the points (e.g. the heads in each subset).
+        title: figure title.
+
+    Returns:
+        the figure.
+    """
+    x = _numpy(subset_distances)
+    values = _numpy(cka)
+    if values.shape != (len(x), len(layer_names)):
+        raise ValueError(f"cka must have shape ({len(x)}, {len(layer_names)}), got {values.shape}")
+    figure, ax = new_figure(1, 1, figsize=(6.2, 4.0))
+    cmap = colormaps["plasma"]
+    for index, name in enumerate(layer_names):
+        color = cmap(0.85 * index / max(len(layer_names) - 1, 1))
+        ax.plot(x, values[:, index], "o-", color=color, label=name, lw=1.6, ms=5)
+    if subset_labels is not None:
+        for xi, label in zip(x, subset_labels, strict=True):
+            ax.annotate(label, (xi, np.nanmax(values)), xytext=(0, 6), textcoords="offset points",
+                        ha="center", fontsize=7, color="0.3")  # fmt: skip
+    ax.set_xlabel("mean attention distance of the head subset (px)")
+    ax.set_ylabel("CKA with the ResNet layer")
+    ax.legend(title="ResNet layer", fontsize=8, title_fontsize=8)
+    ax.set_title(title or "first-block head subsets vs early ResNet layers", fontsize=10)
+    return figure
+
+
+def _erf_image(ax, erf: np.ndarray, normalise: bool, patch_size: int | None) -> None:
+    shown = erf / erf.max() if normalise and erf.max() > 0 else erf
+    ax.imshow(shown, cmap=ERF_CMAP, vmin=0, vmax=1 if normalise else None, interpolation="nearest")
+    if patch_size:
+        for edge in np.arange(patch_size, erf.shape[0], patch_size) - 0.5:
+            ax.axhline(edge, color="white", lw=0.3, alpha=0.35)
+            ax.axvline(edge, color="white", lw=0.3, alpha=0.35)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def receptive_field_grid(
+    rows: Mapping[str, Mapping[str, torch.Tensor]],
+    patch_sizes: Mapping[str, int] | None = None,
+    normalise: bool = True,
+    title: str | None = None,
+) -> Figure:
+    """Fig 6: effective receptive fields, one row per model or view, one map per layer.
+
+    Args:
+        rows: row title → (layer label → (H, W) ERF map), rows top to bottom, layers left to right.
+        patch_sizes: row title → patch size, to draw the patch grid over that row's maps.
+        normalise: scale each map to its own maximum (the shape, not the magnitude, is compared).
+        title: figure title.
+
+    Returns:
+        the figure.
+    """
+    if not rows or not all(rows.values()):
+        raise ValueError("rows must be a non-empty mapping of non-empty mappings")
+    ncols = max(len(maps) for maps in rows.values())
+    figure, axes = new_figure(len(rows), ncols, figsize=(1.55 * ncols + 1.2, 1.75 * len(rows) + 0.4))
+    axes = np.atleast_2d(axes)
+    if axes.shape != (len(rows), ncols):
+        axes = axes.reshape(len(rows), ncols)
+    for row_axes, (row_title, maps) in zip(axes, rows.items(), strict=True):
+        for ax in row_axes[len(maps) :]:
+            ax.axis("off")
+        for col, (ax, (label, erf)) in enumerate(zip(row_axes, maps.items(), strict=False)):
+            _erf_image(ax, _numpy(erf), normalise, (patch_sizes or {}).get(row_title))
+            ax.set_title(label, fontsize=7)
+            if col == 0:
+                ax.set_ylabel(row_title, fontsize=8)
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def receptive_field_detail(
+    erf: torch.Tensor, label: str, patch_size: int | None = None, extent: float | None = None
+) -> Figure:
+    """One effective receptive field in detail: the map and its profile through the centre row (log scale).
+
+    Args:
+        erf: (H, W) ERF map.
+        label: layer name for the title.
+        patch_size: draw the patch grid (ViTs).
+        extent: a size summary (e.g. `erf_extent`, px) written in the title.
+
+    Returns:
+        the figure.
+    """
+    values = _numpy(erf)
+    if values.ndim != 2:
+        raise ValueError(f"erf must be (H, W), got {values.shape}")
+    figure, (left, right) = new_figure(1, 2, figsize=(8.0, 3.6))
+    _erf_image(left, values, True, patch_size)
+    left.set_title(
+        label + (f"  (half the mass within {extent:.1f} px)" if extent is not None else ""), fontsize=9
+    )
+    centre = (values.shape[0] - 1) // 2
+    profile = values[centre] / values.max() if values.max() > 0 else values[centre]
+    positive = profile > 0
+    right.plot(np.arange(values.shape[1])[positive], profile[positive], "o-", ms=3, color="#b2182b")
+    right.set_yscale("log")
+    right.axvline(centre, color="0.5", lw=0.8, ls=":")
+    right.set_xlabel("input column (centre row)")
+    right.set_ylabel("|gradient| / max (log)")
+    right.set_title("profile through the centre", fontsize=9)
+    return figure

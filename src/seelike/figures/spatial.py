@@ -221,15 +221,11 @@ def localization_maps(
     Returns:
         the figure; the token's own cell is outlined in red, the row's maximum marked with a white dot.
     """
-    row, col = position
-    if not (0 <= row < reference_grid and 0 <= col < reference_grid):
-        raise ValueError(f"position {position} is outside the {reference_grid}×{reference_grid} grid")
     arrays = {name: _numpy(m) for name, m in maps.items()}
     figure, axes = new_figure(1, len(arrays), figsize=(2.9 * len(arrays), 3.3), squeeze=False)
     for ax, (name, values) in zip(axes[0], arrays.items(), strict=True):
         grid = _grid_of(values)
-        r, c = ((row + 0.5) * grid) // reference_grid, ((col + 0.5) * grid) // reference_grid
-        r, c = int(r), int(c)
+        r, c = _map_position(position, reference_grid, grid)
         heat = values[r * grid + c].reshape(grid, grid)
         image = ax.imshow(heat, cmap="viridis", vmin=0, interpolation="nearest")
         ax.add_patch(_cell_outline(r, c, "red", 2.0))
@@ -309,7 +305,8 @@ def _block_starts(layer_names: Sequence[str]) -> dict[str, int]:
 
 def probe_accuracy_curves(
     results: Mapping[str, Mapping[str, torch.Tensor]],
-    token: int | str = "mean",
+    token: str | tuple[int, int] = "mean",
+    reference_grid: int = 7,
     readouts: Sequence[str] = ("cls", "gap", "gap_no_cls", "token"),
     chance: float | None = 0.1,
 ) -> Figure:
@@ -317,9 +314,10 @@ def probe_accuracy_curves(
 
     Args:
         results: model name → {"cls", "gap", "gap_no_cls": (L,), "token": (L, P)} (from `probes.probe_layers`;
-            read-outs a model lacks are skipped).
-        token: which spatial token's probe to draw: a position index, or "mean" for the mean over positions
-            (the band shows the range over positions).
+            read-outs a model lacks are skipped). P = g² positions in raster order.
+        token: which spatial token's probe to draw: "mean" for the mean over positions (the band shows their
+            range), or a (row, column) on a `reference_grid` grid, mapped to each model's own grid.
+        reference_grid: the grid `token` refers to.
         readouts: which read-outs to draw.
         chance: chance accuracy, drawn as a dotted line.
 
@@ -333,26 +331,33 @@ def probe_accuracy_curves(
                 continue
             label, color, marker = READOUT_STYLES[readout]
             values = _numpy(result[readout])
-            if readout == "token":
-                x = np.arange(values.shape[0])
-                if token == "mean":
-                    ax.fill_between(x, values.min(1), values.max(1), color=color, alpha=0.18, lw=0)
-                    ax.plot(
-                        x, values.mean(1), marker=marker, ms=4, color=color, label=f"{label} (mean, range)"
-                    )
-                else:
-                    if not 0 <= int(token) < values.shape[1]:
-                        raise ValueError(f"token {token} is outside 0..{values.shape[1] - 1}")
-                    ax.plot(
-                        x, values[:, int(token)], marker=marker, ms=4, color=color, label=f"token {token}"
-                    )
+            x = np.arange(values.shape[0])
+            if readout != "token":
+                ax.plot(x, values, marker=marker, ms=4, color=color, label=label)
+            elif token == "mean":
+                ax.fill_between(x, values.min(1), values.max(1), color=color, alpha=0.18, lw=0)
+                ax.plot(x, values.mean(1), marker=marker, ms=4, color=color, label=f"{label} (mean, range)")
             else:
-                ax.plot(np.arange(len(values)), values, marker=marker, ms=4, color=color, label=label)
+                grid = int(round(values.shape[1] ** 0.5))
+                r, c = _map_position(token, reference_grid, grid)
+                ax.plot(
+                    x, values[:, r * grid + c], marker=marker, ms=4, color=color, label=f"token ({r}, {c})"
+                )
         if chance is not None:
             ax.axhline(chance, color="k", lw=0.6, ls=":")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("block")
         ax.set_ylim(0, 1)
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
     axes[0, 0].set_ylabel("probe test accuracy")
-    axes[0, 0].legend(fontsize=7, frameon=False, loc="lower right")
     return figure
+
+
+def _map_position(position: tuple[int, int], reference_grid: int, grid: int) -> tuple[int, int]:
+    """The cell of a grid×grid grid that contains the centre of `position`'s cell on the reference grid."""
+    row, col = position
+    if not (0 <= row < reference_grid and 0 <= col < reference_grid):
+        raise ValueError(f"position {position} is outside the {reference_grid}×{reference_grid} grid")
+    return int((2 * row + 1) * grid // (2 * reference_grid)), int(
+        (2 * col + 1) * grid // (2 * reference_grid)
+    )
