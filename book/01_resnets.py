@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -11,4 +16,173 @@
 # %% [markdown]
 # # Skip connections: why ResNets train
 #
-# This chapter is being written.
+# Both families of networks in the paper {cite}`raghu2021vision` are built around the same device. A
+# ResNet {cite}`he2016deep` computes $x + f(x)$ in every block instead of $f(x)$, and so does every attention
+# and MLP layer of a Vision Transformer. The paper ends up measuring these **skip connections** directly
+# (its Figures 7 and 8: how much of each block's output is the skip and how much the block's own work, and
+# what happens when a skip is removed). This chapter explains why they are there at all: without them, deep
+# networks are hard to train. We watch it happen in three ways: the gradient on its way down a deep network,
+# a short training run, and the trained ResNet of the book's model zoo.
+
+# %%
+# Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
+try:
+    import seelike
+except ImportError:
+    import subprocess, sys
+    subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/seelike/seelike", "/content/seelike"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/seelike"], check=True)
+    sys.path.insert(0, "/content/seelike/src")
+    import seelike
+
+# %%
+import torch
+
+from seelike import data, gradients, zoo
+from seelike.widgets import basics as views
+
+torch.manual_seed(0)
+train_images, train_labels = data.fashion_mnist("train")
+test_images, test_labels = data.fashion_mnist("test")
+toy_images, toy_labels = train_images[:4096], train_labels[:4096]  # enough for a few hundred steps
+
+# %% [markdown]
+# ## The gradient on its way down
+#
+# Backpropagation sends the gradient of the loss from the output back to every layer. Passing through layer
+# $l$ multiplies it by that layer's Jacobian $\partial x_{l+1} / \partial x_l$, so the gradient reaching the
+# first layer of an $L$-layer network is a product of $L$ matrices. Products of many matrices are unstable:
+# unless every factor preserves lengths almost exactly, the product grows or shrinks exponentially with
+# depth.
+#
+# A skip connection changes each factor. If $x_{l+1} = x_l + f_l(x_l)$, then
+#
+# $$\frac{\partial x_{l+1}}{\partial x_l} = I + \frac{\partial f_l}{\partial x_l},$$
+#
+# and the identity gives the gradient a direct path to every layer, however badly the $f_l$ behave.
+#
+# To see the difference without anything else changing, `seelike.gradients.DeepMLP` builds two networks of
+# $L$ equal fully connected layers (width 64) on flattened Fashion-MNIST images. Each layer computes
+# $f_l(x) = W_l\,\mathrm{relu}(\mathrm{BN}(x))$, batch normalisation then ReLU then the weights, the order
+# used in ResNets {cite}`he2016identity`. The **plain** network chains the layers, $x_{l+1} = f_l(x_l)$; the
+# **residual** one adds, $x_{l+1} = x_l + f_l(x_l)$. Both start from identical weights.
+#
+# For each hidden layer we measure the norm of the gradient of the loss with respect to its weights on a
+# batch of 128 images, at initialisation and again after a few steps of SGD (learning rate 0.05, momentum
+# 0.9). The number that summarises the picture is the ratio of the first layer's gradient to the last
+# one's: 1 means the gradient arrives at the bottom as strong as it left the top.
+
+# %% tags=["nbval-check-output"]
+depth, steps = 32, 20
+norms = gradients.compare_gradient_norms(toy_images, toy_labels, depth=depth, steps=steps)
+for architecture in ("plain", "residual"):
+    init = gradients.gradient_norm_ratio(norms[architecture]["init"])
+    trained = gradients.gradient_norm_ratio(norms[architecture]["trained"])
+    print(f"{architecture:>8}, {depth} layers: gradient-norm ratio first/last layer {init:8.3g} at init, "
+          f"{trained:.3g} after {steps} steps")
+
+# %% [markdown]
+# In the plain network the gradient grows by a roughly constant factor with every layer it passes on its
+# way down, so at initialisation the first layer receives a couple of hundred times the gradient of the
+# last. This is the signature of batch normalisation in a deep plain network: it keeps the forward signal
+# well scaled but makes the backward one explode {cite}`yang2019mean`. (Without normalisation and with
+# PyTorch's default initialisation the same network shows the opposite failure, vanishing gradients; see
+# `DeepMLP(normalization="none")`.) No single learning rate suits layers whose gradients differ by a factor
+# of hundreds; the first steps throw the lower layers far from their initial values, and afterwards the
+# plain network's gradients are jagged from layer to layer, with little left of the smooth structure a
+# well-conditioned network shows {cite}`balduzzi2017shattered`. The residual network's gradient changes by
+# a small factor over the whole depth and stays smooth.
+#
+# Use the sliders to change the depth (up to 56 layers) and the number of SGD steps before the second
+# measurement. At 4 layers the two networks hardly differ; the gap opens with depth.
+
+# %%
+views.gradient_norms_view(toy_images, toy_labels, depth=depth, steps=steps)
+
+# %% [markdown]
+# ## A training run in a few seconds
+#
+# Does the imbalance matter for learning? Train both 32-layer networks for 150 SGD steps (batch 128) on the
+# same minibatches and compare their training loss. The dotted line is the loss of a classifier that
+# guesses uniformly among the ten classes.
+
+# %%
+views.live_training_view(toy_images, toy_labels, depth=32, steps=150, lr=0.05)
+
+# %% [markdown]
+# The residual network is well below the plain one after a few dozen steps, and the plain network
+# improves slowly and noisily. This is the *degradation* that {cite:t}`he2016deep` observed: adding layers
+# to a plain network eventually makes even its *training* error worse, although the deeper network could in
+# principle copy the shallower one and set its extra layers to the identity. With a skip connection the
+# identity is what a block computes when its branch outputs zero, so an extra block costs nothing to
+# ignore. Try a shallow network (8 layers, where the plain one keeps up) and the deepest (56), or another
+# learning rate.
+
+# %% [markdown]
+# ## The zoo's ResNet and its plain twin
+#
+# The book's model zoo holds two convolutional networks trained on all of Fashion-MNIST with the same
+# recipe (AdamW, same learning-rate schedule, same seed and data order): `resnet`, a small ResNet-18-style
+# network from timm (four stages of two blocks, 16 to 128 channels, 18 weight layers in all), and
+# `plainnet`, the same network with every skip connection removed. Their training curves are stored in the
+# zoo's manifest; the slider smooths the loss.
+
+# %%
+trained = zoo.read_manifest()["models"]
+histories = {name: trained[name]["history"] for name in ("plainnet", "resnet") if name in trained}
+for name in ("plainnet", "resnet"):
+    if name not in trained:
+        print(f"{name:>8}: not trained yet (build it with: {zoo.rebuild_command(name)})")
+        continue
+    entry = trained[name]
+    print(f"{name:>8}: {entry['parameters']:,} parameters, test accuracy {entry['test_accuracy']:.4f} "
+          f"after {entry['steps']:,} steps ({entry['wall_time_s'] / 60:.0f} min on a CPU)")
+views.zoo_training_curves_view(histories, smoothing=4)
+
+# %% [markdown]
+# ZOO_COMMENT
+
+# %% [markdown]
+# ## The residual stream
+#
+# A ResNet block computes $\mathrm{relu}(x + f(x))$: the **skip** $x$ (or a 1×1 projection of it, in the
+# first block of a stage, where the shape changes) plus the **branch** $f(x)$, two 3×3 convolutions with
+# batch normalisation. How large is each summand? If $\|f(x)\|$ is small next to $\|x\|$, the block mostly
+# passes its input on and adds a correction; if it is large, the block rewrites its input.
+#
+# `seelike.gradients.residual_branch_norms` measures both inside every block of the trained `resnet`: the
+# length of the channel vector at each spatial position, averaged over positions and 512 test images. The
+# dropdown switches to the same network at initialisation, where timm sets the last batch-norm scale of
+# every branch to zero, so every block starts out as exactly the identity (followed by a ReLU) and the
+# ratio is infinite.
+
+# %%
+resnets = {"resnet (trained)": zoo.load("resnet"), "resnet (at initialisation)": zoo.build("resnet").eval()}
+stream = gradients.residual_branch_norms(resnets["resnet (trained)"], test_images[:512])
+for block, skip, branch in zip(stream["blocks"], stream["skip"], stream["branch"], strict=True):
+    print(f"{block}: ‖skip‖ {skip:6.2f}   ‖f(x)‖ {branch:6.2f}   ratio {skip / branch:5.2f}")
+
+# %%
+views.residual_stream_view(resnets, test_images[:512])
+
+# %% [markdown]
+# In every block of the trained network the skip is the larger summand, by a factor of about 2 to 5: each
+# block keeps most of what it receives and adds a correction, which grows along with the stream from stage
+# to stage. Compare the network at initialisation, where the branches add nothing at all: training has
+# switched them on, but not to the point of overwriting the stream.
+#
+# The paper makes the same measurement on Vision Transformers (its Figure 7, our chapter 7), token by token:
+# the ratio $\|x\| / \|f(x)\|$ for every attention and MLP branch. It finds ratios far larger than a
+# ResNet's, particularly for the CLS token, with a sharp change halfway through the network, and reads
+# this as a sign of how strongly a ViT's representations are carried along unchanged by its skips.
+#
+# ## Summary
+#
+# - In a deep plain network the gradient is a product of many Jacobians and grows or shrinks exponentially
+#   with depth; with batch normalisation it explodes towards the input.
+# - A skip connection adds the identity to every Jacobian: the gradient reaches every layer, deep residual
+#   networks train where plain ones struggle, and an unneeded block can simply output zero.
+# - In the trained ResNet every block adds a branch a few times smaller than the skip it rides on; the paper
+#   compares these two summands between ResNets and ViTs.
+#
+# The next chapter takes apart the other half of a ViT block: self-attention.

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -11,4 +16,184 @@
 # %% [markdown]
 # # Images as sequences of patches
 #
-# This chapter is being written.
+# Attention works on a sequence of vectors. A Vision Transformer {cite}`dosovitskiy2021image` turns an image
+# into one in the bluntest way possible: it cuts the image into a grid of square patches, flattens each
+# patch into a vector and multiplies it by a learned matrix. Everything the paper {cite}`raghu2021vision`
+# measures in a ViT happens to these **patch tokens**, so this chapter follows one image through the
+# tokenizer, shape by shape, and then looks at the two things the tokenizer learns: the patch-embedding
+# filters and the position embeddings.
+
+# %%
+# Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
+try:
+    import seelike
+except ImportError:
+    import subprocess, sys
+    subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/seelike/seelike", "/content/seelike"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/seelike"], check=True)
+    sys.path.insert(0, "/content/seelike/src")
+    import seelike
+
+# %%
+import torch
+from IPython.display import display
+
+from seelike import data, patches, zoo
+from seelike.widgets import basics as views
+
+torch.manual_seed(0)
+test_images, test_labels = data.fashion_mnist("test")
+vit = zoo.load("vit")
+image = test_images[:1]  # (1, 1, 28, 28): one ankle boot
+
+# %% [markdown]
+# ## From pixels to tokens, shape by shape
+#
+# The book's ViT reads 28×28 grey images with 4×4 patches and a token width of 128:
+#
+# 1. **Cut** the (1, 28, 28) image into a 7×7 grid of 4×4 patches, in raster order (left to right, top to
+#    bottom): 49 patches.
+# 2. **Flatten** each patch to 1·4·4 = 16 numbers: a (49, 16) matrix, one row per patch.
+# 3. **Project** every row with the same learned 16 → 128 linear map: 49 tokens of width 128.
+# 4. **Add** a position embedding to each token and put a learned **CLS** token in front: 50 tokens.
+#
+# Steps 1–3 are a convolution with kernel size and stride equal to the patch size, which is how timm writes
+# it (`patch_embed.proj`). `seelike.patches` spells out the cutting and the matrix product so the two can be
+# compared:
+
+# %% tags=["nbval-check-output"]
+normalised = (image - zoo.FASHION_MNIST_MEAN) / zoo.FASHION_MNIST_STD  # what the model does to its input first
+flat = patches.patchify(normalised, patch_size=4)
+filters = patches.patch_embedding_filters(vit)
+tokens = patches.embed_patches(flat, filters, vit.patch_embed.proj.bias)
+with torch.no_grad():
+    timm_tokens = vit.patch_embed(image)
+sequence_length = vit.num_prefix_tokens + tokens.shape[1]
+print("image              ", tuple(image.shape))
+print("patches (flattened)", tuple(flat.shape))
+print("projection matrix  ", tuple(filters.reshape(filters.shape[0], -1).T.shape), "(the conv kernel", tuple(filters.shape), "reshaped)")
+print("patch tokens       ", tuple(tokens.shape))
+print("with CLS           ", (1, sequence_length, tokens.shape[2]))
+print("same tokens as timm's patch_embed:", (tokens - timm_tokens).abs().max().item() < 1e-5)
+print("unpatchify(patchify(image)) == image:", torch.equal(patches.unpatchify(flat, 4, 28), normalised))
+
+# %% [markdown]
+# The patch size sets the sequence length. Halving it quadruples the number of tokens, and because every
+# token attends to every other, the attention maps grow with the *square* of that number. This is the
+# trade-off behind the names ViT-B/32 and ViT-B/16 (patch sizes 32 and 16 on 224×224 images) in the paper:
+
+# %% tags=["nbval-check-output"]
+for side, sizes in ((28, (2, 4, 7, 14)), (224, (8, 14, 16, 32))):
+    for patch_size in sizes:
+        rows, cols = patches.patch_count(side, patch_size)
+        print(f"{side}×{side} image, {patch_size:>2}×{patch_size:<2} patches: {rows:>2}×{cols:<2} = {rows * cols:>4} tokens, "
+              f"{(rows * cols + 1) ** 2:>7,} attention weights per head (with CLS)")
+
+# %% [markdown]
+# Below, the same steps drawn: the grid on the image, the sequence of patches in the order the transformer
+# receives them, and the matrix that gets projected. Switch to the colour photograph (three channels, so
+# each 16×16 patch flattens to 3·16·16 = 768 numbers, as in ViT-B/16) and try other patch sizes; the
+# sizes offered are those that tile the image exactly.
+
+# %%
+photos = data.sample_photos()
+views.patchify_view({"Fashion-MNIST": test_images[0], "photo": photos["astronaut"]}, embed_dim=128,
+                    patch_sizes={"Fashion-MNIST": 4, "photo": 16})
+
+# %% [markdown]
+# ## The learned patch-embedding filters
+#
+# Each of the 128 rows of the projection is a 4×4 filter, applied to every patch: the token's first
+# coordinate is the dot product of the patch with filter 0, and so on. These are the only weights of a ViT
+# that ever touch pixels directly, and they play the role of a CNN's first convolution, except that they
+# never overlap and are applied once.
+#
+# Individual filters are hard to read (red positive, blue negative, each scaled to its own largest weight).
+# The ViT paper looked instead at their **principal components**: the directions along which the filters
+# vary most. For its ImageNet-scale models the leading components are smooth, low-frequency patterns, much
+# like the first layer of a CNN: the tokenizer spends most of its capacity on coarse structure.
+#
+# Our small ViT is in a different regime. A 4×4 grey patch has only 16 numbers and the model projects it to
+# 128, so the filters can cover every direction of the patch; the variance they explain is spread almost
+# evenly over all 16 components (a perfectly even spread would give 1/16 ≈ 0.06 each). The tokenizer keeps
+# essentially all the pixel information and leaves the processing to the transformer blocks. Switch the view
+# below to *principal components* to see them.
+
+# %% tags=["nbval-check-output"]
+components, explained = patches.filter_principal_components(filters)
+print("filters:", tuple(filters.shape), "| principal components:", tuple(components.shape))
+print("variance explained by each component, largest to smallest:", [round(v, 3) for v in explained.tolist()])
+print(f"by the first 4 of 16: {explained[:4].sum().item():.2f}")
+
+# %%
+filter_sets = {"zoo vit (4×4 grey)": filters}
+views.patch_filters_view(filter_sets, count=32)
+
+# %% [markdown]
+# At paper scale (online only: the weights are downloaded from the Hugging Face hub) the same view shows the
+# 16×16 colour filters of ViT-B/16 pretrained on ImageNet-21k.
+
+# %%
+if zoo.is_online():
+    paper_vit, _ = zoo.load_timm("vit_base_patch16_224.augreg_in21k")
+    filter_sets["ViT-B/16 (16×16 colour)"] = patches.patch_embedding_filters(paper_vit)
+    display(views.patch_filters_view({"ViT-B/16 (16×16 colour)": filter_sets["ViT-B/16 (16×16 colour)"]}, count=32))
+else:
+    paper_vit = None
+    print("Offline: paper-scale ViT-B/16 filters skipped (run this chapter online, e.g. in Colab).")
+
+# %% [markdown]
+# ## Position embeddings
+#
+# The patch embedding treats every patch alike; where a patch came from enters only through the **position
+# embedding** added to its token (chapter 2 showed that without it the transformer cannot tell a shuffled
+# image from the original). A convenient way to see what a position embedding encodes is to compare them:
+# for each patch, the cosine similarity of its embedding with the embedding of every other patch, drawn as a
+# small map at that patch's place in the grid. The ViT paper showed this grid for its learned embeddings,
+# which came out with a clear 2D structure: nearby patches, and patches in the same row or column, have
+# similar embeddings.
+#
+# The book's ViTs do not learn their position embeddings; they use fixed **2D sin-cos** embeddings: half of
+# the 128 coordinates are sines and cosines of the column index at different frequencies, half of the row
+# index. The resulting similarity is highest at the patch itself and along its row and its column: a cross.
+# For comparison the view also offers the original Transformer's **1D sin-cos** embedding of the patch
+# *index* (0 … 48 in raster order), which knows the reading order but not the 2D layout: patches at the end
+# of one row look similar to those starting the next. The red square marks the map of one patch (row,
+# column); move it with the sliders.
+
+# %% tags=["nbval-check-output"]
+embeddings = {
+    "zoo vit: fixed 2D sin-cos": patches.position_embeddings(vit),
+    "1D sin-cos of the patch index": patches.sincos_1d(49, 128),
+}
+similarity = patches.position_embedding_similarity(embeddings["zoo vit: fixed 2D sin-cos"])
+print("position embeddings:", tuple(embeddings["zoo vit: fixed 2D sin-cos"].shape), "-> similarity grid:", tuple(similarity.shape))
+print("each patch most similar to itself:", bool((similarity.reshape(49, 49).argmax(1) == torch.arange(49)).all()))
+print("patch (3, 3) vs (3, 4), (3, 6), (6, 6):", [round(similarity[3, 3, r, c].item(), 3) for r, c in ((3, 4), (3, 6), (6, 6))])
+
+# %%
+views.position_similarity_view(embeddings, highlight=(3, 3))
+
+# %% [markdown]
+# At paper scale (online only) the learned position embeddings of ViT-B/16: a 14×14 grid of 14×14 maps.
+
+# %%
+if paper_vit is not None:
+    learned = patches.position_embeddings(paper_vit)
+    display(views.position_similarity_view({"ViT-B/16, learned": learned}, highlight=(3, 3)))
+else:
+    print("Offline: paper-scale ViT-B/16 position embeddings skipped (run this chapter online, e.g. in Colab).")
+
+# %% [markdown]
+# ## Summary
+#
+# - A ViT's tokenizer is a non-overlapping strided convolution: cut, flatten, project. Patch size sets the
+#   number of tokens, and attention cost grows with its square.
+# - The projection's filters are the ViT's only direct view of pixels. At ImageNet scale their principal
+#   components are smooth low-frequency patterns; our 4×4 model keeps all 16 directions of a patch.
+# - Position enters only through the position embeddings. Comparing them with cosine similarity shows what
+#   spatial structure they carry: the 2D sin-cos embeddings of the book's models are built to encode row and
+#   column, and the paper's learned embeddings discover a similar 2D layout from data.
+#
+# With skip connections (chapter 1), attention (chapter 2) and patch tokens in hand, the next chapter
+# introduces the paper's main instrument for comparing the representations of two networks: CKA.

@@ -9,6 +9,305 @@
 # ---
 
 # %% [markdown]
-# # Local and global information
+# # Local and global: how far does each layer look?
 #
-# This chapter is being written.
+# A convolutional network is local by construction. A 3×3 convolution combines a pixel with its eight
+# neighbours and nothing else, so the first layers of a ResNet can only describe small neighbourhoods; the
+# view widens one kernel at a time, and a unit sees the whole image only near the top of the network.
+#
+# A Vision Transformer has no such constraint. From its very first block, self-attention can move
+# information between any two patches of the image, however far apart. Whether a ViT *uses* that freedom
+# early on is an empirical question, and it is the subject of this chapter, following Section 4 of
+# {cite:t}`raghu2021vision`:
+#
+# - **Mean attention distance** (Figs 3 and 4): for each attention head, how far, in pixels, does it look on
+#   average? Do the lowest blocks contain local heads, like a convolution, and does that depend on how much
+#   training data the ViT saw?
+# - **Local heads resemble convolutions** (Fig 5): is the output of the *local* heads of the first block
+#   more similar (by CKA, chapter 4) to the early layers of a ResNet than the output of the global heads?
+# - **Effective receptive fields** (Fig 6): which input pixels actually influence the centre of a layer's
+#   feature map, and how does the residual connection change that picture?
+#
+# Along the way we compute the attention distance without ever storing an attention matrix, which is what
+# makes it affordable for long token sequences.
+
+# %%
+# Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
+try:
+    import seelike
+except ImportError:
+    import subprocess, sys
+    subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/seelike/seelike", "/content/seelike"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/seelike"], check=True)
+    sys.path.insert(0, "/content/seelike/src")
+    import seelike
+
+# %%
+import torch
+
+from seelike import attention, data, figures, receptive_field, widgets, zoo
+from seelike.cache import cached
+
+torch.manual_seed(0)
+test_images, test_labels = data.fashion_mnist("test")
+subset = data.nested_subset(test_labels, 0.1, seed=0)  # 1,000 test images, 100 per class
+images, labels = test_images[subset], test_labels[subset]
+
+vit_names = ["vit", "vit-gap", "vit-data3", "vit-data10", "vit-data30"]
+vits = {name: zoo.load(name) for name in vit_names}
+vit, resnet = vits["vit"], zoo.load("resnet")
+patch_size, grid_size, num_prefix = attention.model_patch_geometry(vit)
+print(f"{len(images)} images | ViT: {grid_size}x{grid_size} patches of {patch_size} px + {num_prefix} CLS token")
+
+# %% [markdown]
+# ## Mean attention distance
+#
+# Take one head of one attention layer and one image. The query at patch $i$ spreads its attention over the
+# keys with probabilities $p_{ij}$ (the softmax of its scores, summing to 1). Write $d_{ij}$ for the distance
+# in pixels between the centres of patches $i$ and $j$. The head's *attention distance* at query $i$ is the
+# expected distance of where it looks,
+#
+# $$ D_i = \sum_j p_{ij}\, d_{ij}, $$
+#
+# and its **mean attention distance** is $D_i$ averaged over the query patches and over many images. A head
+# that attends only to its own patch scores 0; a head that spreads its attention evenly over the image scores
+# the mean distance between two patch centres of the grid.
+#
+# The CLS token has no position, so it is dropped both as a query and as a key. That leaves a choice: the
+# attention a patch gives to CLS can be *renormalised away* (the remaining weights rescaled to sum to 1, so
+# $D_i$ says where among the patches the head looks), or counted as distance 0 (as the keras.io probing
+# example does {cite}`paul2022probing`). `seelike` renormalises by default; `renormalize=False` gives the
+# other convention, and the tests check both against closed forms (identity attention gives 0, uniform
+# attention gives the mean pairwise patch distance, and the two conventions differ exactly by the share of
+# attention on CLS).
+#
+# Uniform attention is the natural yardstick. On the paper's grid, 14×14 patches of 16 pixels (a 224-pixel
+# image), it is about 116.5 px; on our 7×7 grid of 4-pixel patches it is about 14.4 px:
+
+# %% tags=["nbval-check-output"]
+uniform = attention.uniform_attention_distance(grid_size, patch_size)
+print(f"uniform attention, 7x7 grid of 4 px patches:   {uniform:.3f} px")
+print(f"uniform attention, 14x14 grid of 16 px patches: {attention.uniform_attention_distance(14, 16):.3f} px")
+
+# %% [markdown]
+# ### Without the attention matrix
+#
+# The direct recipe stores the probabilities $p_{ij}$: a $(B, H, T, T)$ tensor per layer for $B$ images, $H$
+# heads and $T$ tokens. That is nothing for our 50 tokens, but it grows as $T^2$: for a ViT-B/16 at
+# 384×384 pixels ($T = 577$) a batch of 256 images needs 4 GB per layer, and a high-resolution model with
+# 4,096 tokens needs 800 MB *per image*.
+#
+# Nothing forces us to store them. $D_i$ is a softmax-weighted average, exactly the shape of computation that
+# FlashAttention {cite}`dao2022flashattention` performs without the matrix: walk over the keys in blocks,
+# keep a running maximum score $m$, a running denominator $\ell = \sum_j e^{s_{ij} - m}$ and a running
+# numerator $a = \sum_j e^{s_{ij} - m} d_{ij}$, and rescale both whenever the maximum grows. At the end
+# $D_i = a / \ell$. The distances $d_{ij}$ need no memory either: they follow from the token indices.
+#
+# `seelike.kernels` holds this computation twice. A Triton {cite}`tillet2019triton` kernel does it on the GPU,
+# one program per block of queries, with memory $O(B \cdot H \cdot T)$. A plain PyTorch reference processes
+# the queries in chunks sized to a fixed memory budget, so its memory stays flat as $T$ grows; the dispatch
+# `mean_attention_distance_from_qk` picks the kernel for CUDA tensors and the reference elsewhere. The queries
+# and keys are read with forward hooks, so the model can keep its fused attention.
+#
+# On this machine the reference runs; both routes must agree with the probability recipe:
+
+# %% tags=["nbval-check-output"]
+from_probabilities = attention.dataset_mean_attention_distance(vit, images[:200], patch_size)
+from_queries_and_keys = attention.dataset_mean_attention_distance(vit, images[:200], patch_size, method="qk")
+difference = (from_probabilities - from_queries_and_keys).abs().max().item()
+print("largest difference between the two routes below 1e-6 px:", difference < 1e-6)
+
+# %% [markdown]
+# The benchmark `benchmarks/bench_attention_distance.py` measures what that buys; its numbers are in the
+# closing note of this chapter.
+#
+# ## Fig 3: local and global heads in the lowest blocks
+#
+# Now the measurement itself, over the 1,000 test images, for every head of every block of the book's ViT
+# (6 blocks of 4 heads). The result is cached on disk, so rerunning the cell is instant.
+
+# %% tags=["nbval-check-output"]
+distances = cached(
+    ("chapter 6 distances", vit, images),
+    lambda: attention.dataset_mean_attention_distance(vit, images, patch_size, method="qk"),
+)
+sorted_distances, head_order = attention.sort_heads(distances)
+for block, row in enumerate(sorted_distances):
+    heads = "  ".join(f"{d:5.2f}" for d in row.tolist())
+    print(f"block {block}: mean {row.mean().item():5.2f} px | heads, local to global: {heads}")
+local = attention.local_head_mask(distances, grid_size, patch_size, fraction=0.6, blocks=(0, 1))
+print(f"local heads (at most 0.6 x uniform = {0.6 * uniform:.2f} px) in blocks 0-1:", int(local.sum()))
+
+# %% [markdown]
+# Each line of the left panel is one block, its heads sorted from the most local to the most global; the
+# right panel puts every head above its block. The dashed line is uniform attention, the dotted one 0.6 times
+# it, our threshold for calling a head *local*.
+#
+# In a live notebook, pick a block to highlight, another model, or restrict the images to one class (the
+# distances are recomputed for those images only).
+
+# %%
+fig3 = widgets.mean_distance_view(vits, images, labels, data.FASHION_MNIST_CLASSES)
+fig3
+
+# %% [markdown]
+# RESULTS_FIG3
+#
+# ## Fig 4: does less data remove the local heads?
+#
+# The paper's ViTs trained on ImageNet alone (about 1.3 million images, versus 300 million in JFT) learn
+# *no* local heads in their lowest blocks: without enough data, the model never discovers that nearby pixels
+# matter most. The book's zoo has the same experiment in miniature: the same ViT trained on nested 3%, 10% and
+# 30% subsets of Fashion-MNIST, with the same number of optimisation steps as the full model.
+
+# %% tags=["nbval-check-output"]
+fraction_models = {name: vits[name] for name in ["vit-data3", "vit-data10", "vit-data30", "vit"]}
+fraction_distances = {
+    name: cached(
+        ("chapter 6 distances", model, images),
+        lambda model=model: attention.dataset_mean_attention_distance(model, images, patch_size, method="qk"),
+    )
+    for name, model in fraction_models.items()
+}
+for name, values in fraction_distances.items():
+    local = attention.local_head_mask(values, grid_size, patch_size, fraction=0.6, blocks=(0, 1))
+    lowest = "  ".join(f"{d:5.2f}" for d in attention.sort_heads(values)[0][:2].flatten().tolist())
+    print(f"{name:>10}: local heads in blocks 0-1: {int(local.sum())} | blocks 0-1 sorted heads (px): {lowest}")
+
+# %%
+fig4 = widgets.data_scale_distance_view(
+    {"3% of the data": fraction_models["vit-data3"], "10%": fraction_models["vit-data10"],
+     "30%": fraction_models["vit-data30"], "100%": vit},
+    images, labels, data.FASHION_MNIST_CLASSES,
+)
+fig4
+
+# %% [markdown]
+# RESULTS_FIG4
+#
+# ## Fig 5: local heads compute what early convolutions compute
+#
+# If the local heads of the first block play the role of early convolutions, their output should resemble
+# the early layers of a ResNet more than the output of the global heads does. To test that, order the four
+# heads of block 0 from most local to most global, take windows of consecutive heads (a *head subset*), and
+# restrict the attention output to that subset: each head's softmax(q·k)·v at every patch, read before the
+# output projection mixes the heads together. Then compare each subset with the ResNet's stem and first
+# blocks by linear CKA (chapter 4), and plot CKA against the subset's mean attention distance.
+
+# %% tags=["nbval-check-output"]
+resnet_layers = ["act1", "layer1.0", "layer1.1", "layer2.0"]
+subsets = attention.head_subsets(head_order[0], size=2)
+subset_cka = cached(
+    ("chapter 6 head-subset CKA", vit, resnet, images, subsets, resnet_layers),
+    lambda: attention.head_subset_cka(vit, resnet, images, subsets, resnet_layers, block=0, batch_size=250),
+)
+subset_distance = attention.subset_distances(distances[0], subsets)
+print("subset (heads)  mean distance (px)  CKA with " + " / ".join(resnet_layers))
+for heads, distance, row in zip(subsets, subset_distance.tolist(), subset_cka.tolist(), strict=True):
+    print(f"{str(heads):>14}  {distance:18.2f}  " + " / ".join(f"{c:.2f}" for c in row))
+
+# %%
+fig5 = widgets.head_subset_cka_view(vit, resnet, images, resnet_layers, distances)
+fig5
+
+# %% [markdown]
+# RESULTS_FIG5
+#
+# ## Fig 6: effective receptive fields
+#
+# Attention distance describes what the attention weights do, not what the layer's output depends on. The
+# *effective receptive field* {cite}`luo2016understanding` answers the second question directly: take the
+# feature map at the centre position, sum it over channels, and compute the gradient of that number with
+# respect to every input pixel. Its absolute value, averaged over 32 images, is a map of which pixels the
+# centre of the layer is sensitive to.
+#
+# For a ResNet we read the stem and the output of every residual block. For the ViT we read each attention
+# sublayer twice: *before* the residual connection (the attention output alone) and *after* it (the stream
+# $x + \mathrm{attn}(x)$ that the block passes on). Before the residual the ViT can look anywhere; after it, the
+# centre patch's own token is added back. The tests check the two facts this rests on: a single 3×3
+# convolution's ERF is exactly its 3×3 window, and outside the centre patch the maps before and after the
+# residual coincide, since the skip path carries only the centre patch.
+
+# %%
+vit_points = receptive_field.vit_erf_points(vit)
+resnet_points = receptive_field.resnet_erf_points(resnet)
+vit_views = {  # view name -> which point of each ViT block
+    "ViT attention after residual": "blocks.{}.attn+residual",
+    "ViT attention before residual": "blocks.{}.attn",
+    "ViT block output": "blocks.{}",
+}
+erf_rows = {
+    view: {"ResNet": resnet_points, "ViT": {f"block {b}": vit_points[point.format(b)] for b in range(len(vit.blocks))}}
+    for view, point in vit_views.items()
+}
+fig6 = widgets.receptive_field_grid_view({"ResNet": resnet, "ViT": vit}, erf_rows, images, {"ViT": patch_size})
+fig6
+
+# %% [markdown]
+# A linear colour scale, as in the paper, shows where most of the gradient goes but hides everything below a
+# few percent of the maximum. The same maps on a logarithmic scale spanning three decades show the faint
+# tails, and with them how far each layer's sensitivity really reaches:
+
+# %%
+fig6_log = widgets.receptive_field_grid_view(
+    {"ResNet": resnet, "ViT": vit}, erf_rows, images, {"ViT": patch_size}, log_colour=True
+)
+fig6_log
+
+# %% [markdown]
+# One number per map summarises its size: the radius of the smallest disc around the map's centre of mass
+# that holds half of the gradient.
+
+# %% tags=["nbval-check-output"]
+erf_images = images[:32]
+for title, model, points in [
+    ("ResNet", resnet, resnet_points),
+    ("ViT before residual", vit, erf_rows["ViT attention before residual"]["ViT"]),
+    ("ViT after residual", vit, erf_rows["ViT attention after residual"]["ViT"]),
+]:
+    maps = cached(("chapter 6 ERF", model, erf_images, points),
+                  lambda model=model, points=points: receptive_field.effective_receptive_fields(model, erf_images, points))
+    print(f"{title:>20}: " + "  ".join(f"{receptive_field.erf_extent(m):.1f}" for m in maps.values()))
+
+# %% [markdown]
+# Pick any layer of either model to see its map in detail, with a profile through the centre row on a log
+# scale (where the faint tails that the linear colour scale hides become visible).
+
+# %%
+widgets.receptive_field_view(
+    {"vit": vit, "resnet": resnet}, {"vit": vit_points, "resnet": resnet_points}, images, {"vit": patch_size}
+)
+
+# %% [markdown]
+# RESULTS_FIG6
+#
+# ## At paper scale
+#
+# The same code runs on the paper's models. The cell below (online only: it downloads the public
+# ImageNet-21k weights of ViT-B/16 through timm) measures the mean attention distance of every head on the
+# handful of colour photos bundled with scikit-image. On a GPU the queries and keys go through the Triton kernel; on a
+# CPU through the chunked reference. A few photos are far fewer than the paper's 5,000 images, so expect the
+# pattern, not the exact numbers: a mix of local and global heads in the lowest blocks, global heads at the
+# top, all below the uniform value of 116.5 px.
+
+# %%
+if zoo.is_online():
+    big_vit, _ = zoo.load_timm("vit_base_patch16_224.augreg_in21k")
+    photos = torch.stack(list(data.sample_photos().values()))
+    mean = torch.tensor(big_vit.pretrained_cfg["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(big_vit.pretrained_cfg["std"]).view(1, 3, 1, 1)
+    big_patch, big_grid, _ = attention.model_patch_geometry(big_vit)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    big_distances = attention.mean_attention_distance_qk(big_vit.to(device), ((photos - mean) / std).to(device))
+    print("block means (px):", [round(v, 1) for v in big_distances.mean(1).tolist()])
+    from IPython.display import display
+
+    display(figures.mean_distance_by_head(big_distances, attention.uniform_attention_distance(big_grid, big_patch),
+                                          title="ViT-B/16 (ImageNet-21k), mean attention distance"))
+else:
+    print("offline: the paper-scale cell was skipped (it needs the ViT-B/16 weights from the Hugging Face hub)")
+
+# %% [markdown]
+# ## Closing note
+#
+# CLOSING

@@ -9,6 +9,261 @@
 # ---
 
 # %% [markdown]
-# # Spatial information, skip connections and linear probes
+# # Where information lives: position, skip connections and linear read-outs
 #
-# This chapter is being written.
+# The previous chapters compared *whole layers*. This one looks inside a layer, at individual tokens, and
+# asks three questions that {cite:t}`raghu2021vision` answer in their Figures 7 to 11:
+#
+# 1. **Does a token near the top of a ViT still know which part of the image it came from?** A ResNet
+#    keeps its feature maps spatially arranged by construction, but pools and strides them ever coarser. A
+#    ViT keeps one token per patch all the way up, yet lets every token attend to every other: nothing
+#    forces token $i$ to stay about patch $i$.
+# 2. **How much of a ViT's representation simply passes through the skip connections?** We measure, for
+#    every token and every sublayer, how large the residual stream is compared with what the sublayer adds
+#    to it, and we look at ViTs trained with one block's skip connections removed.
+# 3. **Where is the class linearly readable?** We fit linear classifiers ("probes") on the CLS token, on
+#    the average of all tokens, and on single tokens, at every block.
+#
+# As everywhere in this book, the models are the small ones trained on Fashion-MNIST (chapter 0): `vit`
+# (a 6-block ViT with a CLS token, 7×7 = 49 patch tokens of 4×4 pixels), `vit-gap` (the same architecture
+# classifying from the average of its tokens, with no CLS token), `resnet` (a small ResNet) and three
+# `vit-noskip-k` models. A cell at the end runs the same code on a paper-scale ViT-B/32 when online.
+
+# %%
+# Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
+try:
+    import seelike
+except ImportError:
+    import subprocess, sys
+    subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/seelike/seelike", "/content/seelike"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/seelike"], check=True)
+    sys.path.insert(0, "/content/seelike/src")
+    import seelike
+
+# %%
+import torch
+
+from seelike import activations, data, figures, localization, probes, skips, widgets, zoo
+from seelike.cache import cached
+
+torch.manual_seed(0)
+test_images, test_labels = data.fashion_mnist("test")
+train_images, train_labels = data.fashion_mnist("train")
+
+MODELS = ("vit", "vit-gap", "resnet")
+models = {name: zoo.load(name) for name in MODELS}
+
+LOCALIZATION_IMAGES = test_images[:1024]  # CKA across 1,024 images, in minibatches of 256
+SKIP_IMAGES = test_images[:512]
+PROBE_TRAIN = data.nested_subset(train_labels, 500 / len(train_labels), seed=0)  # 50 images per class
+PROBE_TEST = slice(0, 1000)
+PROBE_L2 = 1e-2  # ridge penalty relative to the features' mean sum of squares
+print("probe training images per class:", torch.bincount(train_labels[PROBE_TRAIN]).tolist())
+
+# %% [markdown]
+# ## Does a top-layer token know where it came from? (Figures 9 and 10)
+#
+# The test is simple. Take a model's last block and read its representation at each spatial position: for
+# the ViT, the 49 patch tokens (the CLS token has no position and is left out); for the ResNet, all channels
+# at each position of its last stage's 4×4 feature map. Cut every input image into the same grid of
+# non-overlapping patches (4×4 pixels for the ViT, 7×7 pixels for the ResNet's coarser grid). Now compare,
+# across 1,024 images, **token $i$ with input patch $j$** using CKA (chapter 4): high CKA means that the
+# images which look alike to token $i$ are the images whose patch $j$ looks alike.
+#
+# For every token this gives a little map over the image. If the model keeps spatial information, token
+# $i$'s map lights up at patch $i$. `localization.token_patch_cka` computes all $49 \times 49$ pairs at
+# once: each token's and each patch's Gram matrix is formed once per minibatch, and one matrix product
+# gives every pair's HSIC (the same engine as the CKA heatmaps of chapter 5). A synthetic model whose
+# tokens *are* their input patches (the package's tests build one) gives a perfect diagonal.
+
+# %%
+def localization_of(name):
+    settings = {"layer": None, "batch_size": 256}
+    return cached(
+        ("localization", models[name], LOCALIZATION_IMAGES, settings),
+        lambda: localization.localization(models[name], LOCALIZATION_IMAGES, **settings),
+    )
+
+
+located = {name: localization_of(name) for name in MODELS}
+maps = {name: result["map"] for name, result in located.items()}
+own_fractions = {name: result["own_fraction"] for name, result in located.items()}
+
+# %% tags=["nbval-check-output"]
+for name, result in located.items():
+    grid = result["grid"]
+    print(f"{name:8s} grid {grid}x{grid}: fraction of positions peaking at their own patch = {result['own_fraction']:.3f}")
+
+# %% [markdown]
+# The overview below tiles every token's map at that token's place: the big picture is the image cut into
+# the model's grid, and inside each cell sits the small map of the token at that cell, with its own patch
+# outlined in red. A model that localizes well shows a bright outlined square in every cell.
+
+# %%
+figures.localization_mosaic(maps, own_fractions)
+
+# %% [markdown]
+# Pick a token position below (row and column on the ViT's 7×7 grid; the ResNet shows the token of its
+# 4×4 grid that covers the same place in the image). The red square is the token's own patch, the white
+# dot the patch it resembles most.
+
+# %%
+widgets.localization_explorer(maps, own_fractions, reference_grid=7, position=(3, 3))
+
+# %% [markdown]
+# LOCALIZATION_DISCUSSION
+
+# %% [markdown]
+# ## How much passes through the skip connections? (Figure 7)
+#
+# Every ViT block has two residual sublayers. Each reads the residual stream $z$, computes a branch $f(z)$
+# (multi-head attention in the first, the MLP in the second) and adds it back: $z + f(z)$. The ratio
+# $\lVert z \rVert / \lVert f(z) \rVert$, measured per token, says how much the skip path dominates what
+# flows on: a ratio of 10 means the sublayer nudges the token by a tenth of its length. The cosine between
+# $z$ and $f(z)$ says whether the nudge points along the stream or across it. For the ResNet we measure
+# the same ratio per block, with $z$ the shortcut and $f(z)$ the two convolutions, averaging the norms
+# over the positions of the feature map.
+#
+# `skips.skip_norm_ratio` reads $z$ and $f(z)$ with forward hooks (timm is not modified) and reduces them
+# inside the hooks, so no activation is stored. A branch that outputs exactly zero, such as a freshly
+# initialised timm ResNet block (its last batch-norm scale starts at zero), gets an infinite ratio: it is
+# reported as $\infty$, never clamped.
+
+# %%
+skip_vit = skips.skip_norm_ratio(models["vit"], SKIP_IMAGES)
+skip_resnet = skips.skip_norm_ratio(models["resnet"], SKIP_IMAGES)
+vit_averages = skip_vit.averages()
+resnet_average = skip_resnet.averages()["block"]
+
+# %% tags=["nbval-check-output"]
+for name, curve in vit_averages.items():
+    print(f"vit {name:14s}", " ".join(f"{value:7.2f}" for value in curve.tolist()))
+print(f"resnet {'block':11s}", " ".join(f"{value:7.2f}" for value in resnet_average.tolist()))
+
+# %% [markdown]
+# The heatmaps show the ratio for the first tokens (CLS on top) in every block; the right panel averages
+# over the spatial tokens, and shows the CLS token and the ResNet separately. Drag the slider to show more
+# tokens.
+
+# %%
+widgets.skip_ratio_explorer(
+    skip_vit.ratio, skip_vit.sublayers, skip_vit.num_prefix_tokens, vit_averages, resnet_average,
+    tokens_shown=12, title="vit: skip-connection norm ratio",
+)
+
+# %% [markdown]
+# SKIP_DISCUSSION
+
+# %% [markdown]
+# ## Removing one block's skip connections (Figure 8)
+#
+# If the skip connections carry so much of the representation, what happens without them? The zoo holds
+# three ViTs trained exactly like `vit` except that block $k$ (counting from 0) has both its skip
+# connections removed: it computes $\mathrm{mlp}(\mathrm{attn}(x))$ instead of adding each to its input.
+# Below, each model's layers are compared with each other by CKA (as in chapter 5), beside the intact `vit`.
+
+# %%
+NOSKIP = ("vit-noskip-1", "vit-noskip-3", "vit-noskip-5")
+CKA_IMAGES = test_images[:512]
+noskip_models = {"vit": models["vit"], **{name: zoo.load(name) for name in NOSKIP}}
+
+
+def within_model_cka(name):
+    settings = {"batch_size": 256}
+    return cached(
+        ("cka_matrix", noskip_models[name], None, CKA_IMAGES, settings),
+        lambda: activations.cka_matrix(noskip_models[name], None, CKA_IMAGES, progress=False, **settings),
+    )
+
+
+within = {name: within_model_cka(name) for name in noskip_models}
+noskip_matrices = {name: matrix for name, (matrix, _, _) in within.items()}
+layer_names = within["vit"][1]
+print(len(layer_names), "layers per model:", ", ".join(layer_names[:8]), "...")
+
+# %% tags=["nbval-check-output"]
+accuracies = {name: zoo.manifest_entry(name)["test_accuracy"] for name in noskip_models}
+removed_blocks = {name: (zoo.spec(name).no_skip_blocks or (None,))[0] for name in noskip_models}
+for name, accuracy in accuracies.items():
+    cost = accuracies["vit"] - accuracy
+    print(f"{name:13s} removed block {removed_blocks[name]!s:4s} test accuracy {accuracy:.4f}  cost {cost:+.4f}")
+
+# %%
+widgets.noskip_explorer(noskip_matrices, layer_names, accuracies, removed_blocks, baseline="vit")
+
+# %% [markdown]
+# NOSKIP_DISCUSSION
+
+# %% [markdown]
+# ## Where is the class linearly readable? (Figure 11)
+#
+# A linear probe {cite}`alain2017understanding` asks how much of the class is available to a single linear
+# map from a layer's representation. As in the paper, the probe is regularised least squares onto targets
+# of $+1$ for the true class and $-1$ for the others; the predicted class is the largest output. It has a
+# closed form: with centred features $\tilde X$ ($N$ images × $D$ features) and targets $\tilde Y$,
+# $W = (\tilde X^\top \tilde X + \lambda I)^{-1} \tilde X^\top \tilde Y$, solved in float64 (and through
+# the $N \times N$ system instead when there are fewer images than features). We fit probes on 50
+# training images per class and score them on 1,000 test images, at the output of every block, on four
+# read-outs:
+#
+# - the **CLS token** (`vit` only);
+# - **GAP**, the average of all tokens (for `vit`, also without the CLS token);
+# - **one spatial token** on its own: a separate probe for each position, shown as the mean over positions
+#   and their range (or one position picked in the menu).
+#
+# For the ResNet, each block's feature map is average-pooled to the final 4×4 grid, so its "tokens" are 16
+# comparable positions at every depth, and GAP is the usual global average pooling.
+
+# %%
+def probes_of(name):
+    settings = {"l2": PROBE_L2}
+    return cached(
+        ("probe_layers", models[name], PROBE_TRAIN, PROBE_TEST.start, PROBE_TEST.stop, settings),
+        lambda: probes.probe_layers(
+            models[name], train_images[PROBE_TRAIN], train_labels[PROBE_TRAIN],
+            test_images[PROBE_TEST], test_labels[PROBE_TEST], **settings,
+        ),
+    )
+
+
+probe_results = {name: probes_of(name) for name in MODELS}
+
+# %% tags=["nbval-check-output"]
+for name, result in probe_results.items():
+    last = {key: float(values[-1].mean()) for key, values in result.items() if key != "layers"}
+    print(f"{name:8s} last block:", "  ".join(f"{key} {value:.3f}" for key, value in sorted(last.items())))
+
+# %%
+widgets.probe_explorer(probe_results, reference_grid=7)
+
+# %% [markdown]
+# PROBE_DISCUSSION
+
+# %% [markdown]
+# ## At paper scale
+#
+# The same measures run unchanged on timm's ViT-B/32 with public ImageNet-21k weights, whose 224×224 input
+# is also cut into a 7×7 grid of (32×32-pixel) patches. The cell needs internet access (Colab has it) to
+# download the weights and CIFAR-10; it is skipped offline.
+
+# %%
+if zoo.is_online():
+    import torch.nn.functional as F
+    from IPython.display import display
+
+    big_vit, _ = zoo.load_timm("vit_base_patch32_224.augreg_in21k")
+    zoo.attach_normalizer(big_vit, mean=0.5, std=0.5)  # augreg models expect (x - 0.5) / 0.5 per channel
+    cifar_images, _ = data.cifar10("test")
+    photos = F.interpolate(cifar_images[:512], size=224, mode="bilinear", align_corners=False)
+    big = localization.localization(big_vit, photos, batch_size=128, progress=True)
+    big_skips = skips.skip_norm_ratio(big_vit, photos[:128], batch_size=32, progress=True)
+    print(f"ViT-B/32: fraction of positions peaking at their own patch = {big['own_fraction']:.3f}")
+    display(figures.localization_mosaic({"ViT-B/32 (ImageNet-21k)": big["map"]}, {"ViT-B/32 (ImageNet-21k)": big["own_fraction"]}))
+    display(figures.skip_norm_ratios(big_skips.ratio, big_skips.sublayers, big_skips.num_prefix_tokens, big_skips.averages(), title="ViT-B/32"))
+else:
+    print("Offline: the paper-scale cell was skipped (it downloads ViT-B/32 weights and CIFAR-10).")
+
+# %% [markdown]
+# ## Summary
+#
+# SUMMARY

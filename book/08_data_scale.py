@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -11,4 +16,264 @@
 # %% [markdown]
 # # The effect of data scale
 #
-# This chapter is being written.
+# The ViTs of {cite:t}`raghu2021vision` were pretrained on JFT-300M, about 300 million labelled images
+# {cite}`sun2017revisiting`. Vision Transformers have fewer built-in assumptions about images than
+# convolutional networks (no locality, no weight sharing across positions), and they are known to need a lot of
+# data before they match or beat ResNets {cite}`dosovitskiy2021image`. So a fair question about every
+# finding of the previous chapters is: *is this how ViTs work, or how ViTs trained on enormous data sets work?*
+#
+# The paper's last experiments answer part of it. They train the same ViT on 3%, 10%, 30% and 100% of JFT and
+# ask two questions:
+#
+# - **Which layers need the data?** (Fig 12) Compare each block of a model trained on a fraction of the data
+#   with the same block of the full-data model, by CKA. In the paper the lower blocks are already similar at
+#   3%, while the higher blocks keep changing as data is added.
+# - **Are the intermediate layers any good?** (Fig 13) Fit a linear classifier on every layer and plot its
+#   accuracy against depth. More pretraining data gives better intermediate representations, not just a
+#   better final layer.
+#
+# Chapter 6 already showed the third piece (the paper's Fig 4): ViTs trained on too little data learn no
+# *local* attention heads in their lowest blocks. This chapter ties that count to the two curves.
+#
+# **The miniature.** The zoo holds the same experiment on Fashion-MNIST (chapter 0). `vit-data3`,
+# `vit-data10` and `vit-data30` are `vit` trained on nested, class-balanced subsets of the 60,000 training
+# images: 1,800, 6,000 and 18,000 images, each subset inside the next. Every one of them takes exactly as many
+# optimisation steps as `vit` (2,345 steps of 128 images), so they differ in *how much data* they saw, not
+# in how long they trained: `vit-data3` passes over its 1,800 images about 167 times. Two more details
+# matter for reading the results. All four ViTs start from **the same random initialisation** (seed 0), and
+# in that initialisation two heads of blocks 0 and 1 are made local on purpose (a "mimetic" initialisation
+# {cite}`trockman2023mimetic`, chapter 0), which training is free to undo. We therefore also measure the
+# shared starting point, the untrained network, as a floor for every comparison.
+
+# %%
+# Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
+try:
+    import seelike
+except ImportError:
+    import subprocess, sys
+    subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/seelike/seelike", "/content/seelike"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/seelike"], check=True)
+    sys.path.insert(0, "/content/seelike/src")
+    import seelike
+
+# %% [markdown]
+# The models come from the zoo. A model that has not been trained on this machine yet is left out with a
+# one-line note (`python -m seelike.train NAME` trains it); every cell below works with whatever is there.
+
+# %%
+import torch
+from IPython.display import display
+
+from seelike import activations, attention, data, figures, scale, widgets, zoo
+from seelike.cache import cached
+
+torch.manual_seed(0)
+test_images, test_labels = data.fashion_mnist("test")
+train_images, train_labels = data.fashion_mnist("train")
+
+# Display labels, from the least data to the most. "vit" is the full-data reference.
+LABELS = {"vit-data3": "3%", "vit-data10": "10%", "vit-data30": "30%", "vit": "100%"}
+INIT_LABEL = "0% (initialisation)"
+trained = zoo.read_manifest()["models"]
+for name in [*LABELS, "resnet"]:
+    if name not in trained:
+        print(f"{name}: not trained yet, left out (train it with: python -m seelike.train {name})")
+models = {name: zoo.load(name) for name in [*LABELS, "resnet"] if name in trained}
+vits = {LABELS[name]: models[name] for name in LABELS if name in models}
+# The untrained network every zoo ViT starts from (same seed, same local-head initialisation).
+initialisation = zoo.build("vit").eval()
+
+# %% [markdown]
+# ## What each model was trained on
+#
+# The manifest records each model's training set size, its number of steps and its accuracy on the 10,000
+# Fashion-MNIST test images.
+
+# %% tags=["nbval-check-output"]
+print(f"{'model':11s} {'data':>5s} {'images':>7s} {'steps':>6s} {'passes':>7s} {'test acc':>9s}")
+for name in [*LABELS, "resnet"]:
+    if name in trained:
+        entry = trained[name]
+        passes = entry["steps"] * zoo.spec(name).batch_size / entry["train_size"]
+        fraction = f"{zoo.spec(name).data_fraction:.0%}"
+        print(f"{name:11s} {fraction:>5s} {entry['train_size']:7d} {entry['steps']:6d} {passes:7.1f} {entry['test_accuracy']:9.4f}")
+
+# %% [markdown]
+# TRAINING_DISCUSSION
+#
+# ## Which layers need the data? (Fig 12)
+#
+# For every named layer of the ViT (the stem, then per block the two layer norms, the attention output, the
+# residual stream after attention, the MLP hidden activation and the block output; chapter 5 lists them) we
+# compare the representation of a fraction model with the representation of `vit` *at the same layer*, by
+# linear CKA over 512 test images. CKA (chapter 4) is blind to rotations and rescalings of the feature
+# space, so two models that learned the same features in a different basis still score 1. This is the
+# diagonal of the cross-model CKA heatmap of chapter 5; `scale.same_layer_cka` computes the whole matrix in
+# one pass (it costs no more: every layer's Gram matrix is formed once per minibatch) and keeps the pairs
+# with the same name. Results are cached on disk.
+#
+# The shared initialisation gets a curve too. It is not trained at all, so wherever a fraction model's
+# curve sits close to it, that model is no closer to `vit` than where both started.
+
+# %%
+CKA_IMAGES = test_images[:512]
+vit_present = "vit" in models
+if vit_present:
+    compared = {INIT_LABEL: initialisation, **{label: model for label, model in vits.items() if label != "100%"}}
+    cka_curves = {label: scale.same_layer_cka(model, models["vit"], CKA_IMAGES) for label, model in compared.items()}
+    block_layers = activations.layer_names(models["vit"], "blocks")
+else:
+    print("vit: not trained yet, so there is no reference to compare with (Fig 12 skipped)")
+
+# %% [markdown]
+# The block outputs, rounded:
+
+# %% tags=["nbval-check-output"]
+if vit_present:
+    print(f"{'CKA with vit':20s} " + " ".join(f"block {b}" for b in range(len(block_layers))))
+    for label, (values, names) in cka_curves.items():
+        block_values, _ = scale.select_layers(values, names, block_layers)
+        print(f"{label:20s} " + " ".join(f"{v:7.3f}" for v in block_values.tolist()))
+
+# %% [markdown]
+# Below, one line per training-set size. In a live notebook, pick which models to show and which family of
+# layers: `blocks` (block outputs, the paper's figure), `all` (every named layer, with the block boundaries
+# marked), or one kind of layer inside the blocks (`norms`, `attn`, `resid`, `mlp`).
+
+# %%
+if vit_present:
+    families = ["blocks", "all", "norms", "attn", "resid", "mlp"]
+    family_layers = {family: activations.layer_names(models["vit"], family) for family in families}
+    fig12 = widgets.same_layer_cka_view(cka_curves, family_layers, family="blocks", others=(INIT_LABEL,))
+    display(fig12)
+
+# %% [markdown]
+# FIG12_DISCUSSION
+#
+# ## Local heads and the amount of data
+#
+# Chapter 6 measured the mean attention distance of every head (Fig 4) and called a head *local* when it
+# looks, on average, no further than 0.6 times the distance of uniform attention. Here are those counts for
+# each block and each training-set size, from the same measurement (1,000 test images, 100 per class; the
+# result is shared with chapter 6 through the cache), together with the initialisation.
+
+# %%
+local_images = test_images[data.nested_subset(test_labels, 0.1, seed=0)]
+patch_size, grid_size, _ = attention.model_patch_geometry(initialisation)
+distance_models = {INIT_LABEL: initialisation, **vits}
+distances = {
+    label: cached(
+        ("chapter 6 distances", model, local_images),
+        lambda model=model: attention.dataset_mean_attention_distance(model, local_images, patch_size, method="qk"),
+    )
+    for label, model in distance_models.items()
+}
+
+# %% tags=["nbval-check-output"]
+print(f"local heads (≤ 0.6 × uniform = {0.6 * attention.uniform_attention_distance(grid_size, patch_size):.2f} px)")
+for label, values in distances.items():
+    counts = scale.local_heads_per_block(values, grid_size, patch_size, fraction=0.6)
+    print(f"{label:20s} per block: {counts.tolist()}  total {int(counts.sum())}")
+
+# %% [markdown]
+# The threshold is a choice; move it to see how robust the counts are.
+
+# %%
+widgets.local_heads_view(distances, grid_size, patch_size, fraction=0.6, others=(INIT_LABEL,))
+
+# %% [markdown]
+# LOCAL_DISCUSSION
+#
+# ## Are the intermediate layers any good? (Fig 13)
+#
+# A linear probe (chapter 7) measures how much of the class a single linear map can read from a layer. We
+# fit one on the output of every block of every model, on 50 training images per class, and score it on 500
+# test images; as in the paper it is closed-form ridge regression onto ±1 targets, solved in float64. Each
+# ViT is probed on its CLS token, the token its own classifier reads; the ResNet on the average of its
+# feature map (GAP), which is what its classifier reads. The live view also offers GAP for the ViTs.
+#
+# ViTs have 6 blocks and the ResNet has 8 residual units, so the x-axis is the **normalised depth**: block
+# $i$ of $L$ (counting from 0) sits at $(i + 1) / L$, and every model's last block at 1.
+#
+# `scale.probe_by_depth` pools each block's output inside the capture hook (the CLS token and the token
+# average for a ViT, the spatial average for a ResNet), so only one vector per image and block is ever
+# stored; that is what lets the same call run on a paper-scale ViT at the end of the chapter.
+
+# %%
+PROBE_TRAIN = data.nested_subset(train_labels, 500 / len(train_labels), seed=0)  # 50 images per class
+PROBE_TEST = slice(0, 500)
+PROBE_L2 = 1e-2  # ridge penalty relative to the features' mean sum of squares
+probe_models = {INIT_LABEL: initialisation, **vits}
+if "resnet" in models:
+    probe_models["resnet"] = models["resnet"]
+
+
+def probes_of(model):
+    settings = {"l2": PROBE_L2}
+    return cached(
+        ("chapter 8 probes", model, PROBE_TRAIN, PROBE_TEST.start, PROBE_TEST.stop, settings),
+        lambda: scale.probe_by_depth(
+            model, train_images[PROBE_TRAIN], train_labels[PROBE_TRAIN],
+            test_images[PROBE_TEST], test_labels[PROBE_TEST], **settings,
+        ),
+    )
+
+
+probe_results = {label: probes_of(model) for label, model in probe_models.items()}
+
+# %% tags=["nbval-check-output"]
+print("probe test accuracy by block, each model's own read-out; then the last block's CLS and GAP probes")
+for label, result in probe_results.items():
+    curve, readout = scale.readout_curve(result, "own")
+    by_block = " ".join(f"{v:.3f}" for v in curve.tolist())
+    last_cls = f"{result['cls'][-1]:.3f}" if "cls" in result else "  -  "
+    print(f"{label:20s} {readout:3s} {by_block:47s} | CLS {last_cls}  GAP {result['gap'][-1]:.3f}")
+
+# %%
+widgets.probe_depth_view(probe_results, readout="own", others=(INIT_LABEL, "resnet"))
+
+# %% [markdown]
+# FIG13_DISCUSSION
+#
+# ## At paper scale: ImageNet-21k against ImageNet-1k
+#
+# The same probe runs unchanged on timm's ViT-B/32 with two sets of public weights from the same training
+# recipe {cite}`steiner2022how`: one pretrained on ImageNet-21k (about 14 million images) and one trained on
+# ImageNet-1k alone (about 1.3 million), both at 224×224 pixels. The probes are fitted on 50 CIFAR-10
+# training images per class (upsampled to 224 pixels) and scored on 500 CIFAR-10 test images, on the CLS
+# token of each of the 12 blocks. The cell needs internet access for the weights and CIFAR-10 (Colab has
+# it; a GPU makes it quick); it is skipped offline.
+
+# %%
+if zoo.is_online():
+    import torch.nn.functional as F
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    cifar_train, cifar_train_labels = data.cifar10("train")
+    cifar_test, cifar_test_labels = data.cifar10("test")
+    pick = data.nested_subset(cifar_train_labels, 0.01, seed=0)  # 500 images, 50 per class
+
+    def upsampled(images):
+        return F.interpolate(images, size=224, mode="bilinear", align_corners=False)
+
+    big_results = {}
+    for label, name in {"ViT-B/32, ImageNet-1k": "vit_base_patch32_224.augreg_in1k",
+                        "ViT-B/32, ImageNet-21k": "vit_base_patch32_224.augreg_in21k"}.items():
+        big_vit, _ = zoo.load_timm(name, device=device)
+        zoo.attach_normalizer(big_vit, mean=0.5, std=0.5)  # augreg weights expect (x - 0.5) / 0.5
+        big_results[label] = scale.probe_by_depth(
+            big_vit, upsampled(cifar_train[pick]), cifar_train_labels[pick],
+            upsampled(cifar_test[:500]), cifar_test_labels[:500], batch_size=64, progress=True,
+        )
+        print(f"{label}: CLS probe accuracy by block", [round(v, 3) for v in big_results[label]["cls"].tolist()])
+    display(figures.probe_depth_curves(
+        {label: (result["depth"], result["cls"]) for label, result in big_results.items()},
+        title="ViT-B/32 on CIFAR-10: CLS probes by depth",
+    ))
+else:
+    print("Offline: the paper-scale cell was skipped (it downloads two ViT-B/32 checkpoints and CIFAR-10).")
+
+# %% [markdown]
+# ## Summary
+#
+# SUMMARY

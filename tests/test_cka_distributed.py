@@ -15,7 +15,7 @@ def _data() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     base = torch.randn(N_EXAMPLES, 4, generator=g)
     xs = [
         base @ torch.randn(4, 60, generator=g) + torch.randn(N_EXAMPLES, 60, generator=g),
-        torch.randn(N_EXAMPLES, 9),
+        torch.randn(N_EXAMPLES, 9, generator=g),
     ]
     ys = [
         torch.relu(base @ torch.randn(4, 20, generator=g)) + 30.0,

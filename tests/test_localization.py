@@ -74,7 +74,7 @@ def test_a_model_whose_tokens_are_its_patches_peaks_on_the_diagonal(noise_images
     assert cka_map.shape == (49, 49) and result["grid"] == 7
     assert (cka_map.argmax(dim=1) == torch.arange(49)).all()
     torch.testing.assert_close(cka_map.diagonal(), torch.ones(49, dtype=torch.float64), rtol=0, atol=1e-6)
-    assert result["own_fraction"] == 1.0
+    assert result["own_fraction"] == 1.0 and result["own_fraction_interior"] == 1.0
     off_diagonal = cka_map[~torch.eye(49, dtype=torch.bool)]
     assert off_diagonal.abs().max() < 0.3  # independent noise patches: near zero
 
@@ -124,6 +124,14 @@ def test_own_position_fraction():
     assert own_position_fraction(torch.full((2, 2), float("nan"))) == 0.0
     with pytest.raises(ValueError, match="square"):
         own_position_fraction(torch.zeros(2, 3))
+    border_wrong = torch.eye(9)
+    border_wrong[0] = torch.arange(9.0)  # corner token peaks at the far corner; the centre token is right
+    assert own_position_fraction(border_wrong) == 8 / 9
+    assert own_position_fraction(border_wrong, exclude_border=True) == 1.0  # only position 4 is interior
+    border_wrong[4] = torch.arange(9.0)
+    assert own_position_fraction(border_wrong, exclude_border=True) == 0.0
+    with pytest.raises(ValueError, match="3×3"):
+        own_position_fraction(torch.eye(4), exclude_border=True)
 
 
 def test_resnet_positions_use_the_stage_grid(noise_images):
@@ -153,3 +161,21 @@ def test_bad_input_is_rejected():
         token_patch_cka(torch.full((8, 2, 2), float("nan")), torch.randn(8, 2, 2))
     with pytest.raises(ValueError, match="too small"):
         token_patch_cka(torch.randn(10, 2, 2), torch.randn(10, 2, 2), batch_size=3)
+
+
+def test_explorer_redraws_for_each_position():
+    from seelike import figures, widgets
+
+    generator = torch.Generator().manual_seed(4)
+    maps = {"vit": torch.rand(49, 49, generator=generator), "resnet": torch.rand(16, 16, generator=generator)}
+    maps["resnet"][0] = float("nan")  # a constant corner patch: drawn, not a crash
+    view = widgets.localization_explorer(maps, {"vit": 0.5, "resnet": 0.25})
+    before = widgets.figure_signature(view.figure)
+    view.controls["row"].value = 0
+    assert widgets.figure_signature(view.figure) != before
+    titles = [ax.get_title() for ax in view.figure.axes if ax.get_title()]
+    assert titles[0].startswith("vit: token (0, 3) of 7×7") and titles[1].startswith(
+        "resnet: token (0, 2) of 4×4"
+    )
+    mosaic = figures.localization_mosaic(maps)
+    assert widgets.figure_signature(mosaic)

@@ -172,3 +172,22 @@ def test_probe_layers_shapes_and_range():
     assert result["token"].shape == (6, 49) and result["cls"].shape == (6,)
     for key in ("cls", "gap", "gap_no_cls", "token"):
         assert ((result[key] >= 0) & (result[key] <= 1)).all()
+
+
+def test_probe_view_draws_the_chosen_token():
+    from seelike import widgets
+
+    results = {
+        "vit": {"cls": torch.linspace(0.2, 0.9, 6), "token": torch.rand(6, 49)},
+        "resnet": {"gap": torch.linspace(0.3, 0.8, 8), "token": torch.rand(8, 16)},
+    }
+    view = widgets.probe_explorer(results)
+    before = widgets.figure_signature(view.figure)
+    view.controls["token"].value = (6, 6)
+    assert widgets.figure_signature(view.figure) != before
+    labels = [line.get_label() for line in view.figure.axes[1].lines]
+    assert "token (3, 3)" in labels  # the 7×7 corner maps to the 4×4 corner
+    vit_token_line = next(line for line in view.figure.axes[0].lines if line.get_label() == "token (6, 6)")
+    torch.testing.assert_close(
+        torch.tensor(vit_token_line.get_ydata()), results["vit"]["token"][:, 48].double()
+    )

@@ -140,3 +140,24 @@ def test_bad_input_is_rejected():
         skip_norm_ratio(model, torch.full((2, 1, 28, 28), float("nan")))
     with pytest.raises(ValueError, match="no residual blocks"):
         skip_norm_ratio(torch.nn.Conv2d(1, 2, 3), torch.rand(2, 1, 28, 28))
+
+
+def test_figure_marks_infinite_ratios(images):
+    from seelike import figures, widgets
+
+    model = vit()
+    with torch.no_grad():
+        model.blocks[1].mlp.fc2.weight.zero_()
+        model.blocks[1].mlp.fc2.bias.zero_()
+    stats = skip_norm_ratio(model, images)
+    view = widgets.skip_ratio_explorer(
+        stats.ratio, stats.sublayers, stats.num_prefix_tokens, stats.averages()
+    )
+    mlp_panel = view.figure.axes[1]
+    assert sum(text.get_text() == "∞" for text in mlp_panel.texts) == 12  # one per token shown
+    before = widgets.figure_signature(view.figure)
+    view.controls["tokens_shown"].value = 20
+    assert widgets.figure_signature(view.figure) != before
+    assert sum(text.get_text() == "∞" for text in view.figure.axes[1].texts) == 20
+    assert any(text.get_text() == "∞" for text in view.figure.axes[2].texts)  # the averages panel
+    assert figures.skip_norm_ratios  # re-exported

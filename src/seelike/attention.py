@@ -21,8 +21,10 @@ from .activations import attention_modules, attention_probabilities
 from .kernels import mean_attention_distance_from_qk
 
 __all__ = [
+    "HeadOutputCapture",
     "dataset_mean_attention_distance",
     "head_outputs",
+    "head_subset_cka",
     "head_subsets",
     "local_head_mask",
     "mean_attention_distance",
@@ -32,7 +34,6 @@ __all__ = [
     "queries_and_keys",
     "sort_heads",
     "subset_distances",
-    "head_subset_cka",
     "uniform_attention_distance",
 ]
 

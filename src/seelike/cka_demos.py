@@ -15,12 +15,14 @@ import torch
 from tqdm.auto import tqdm
 
 from . import cka as cka_engine
+from .cache import cached
 
 __all__ = [
     "KERNELS",
     "TRANSFORMS",
     "cka_after_transforms",
     "cka_vs_condition_number",
+    "class_sorted_examples",
     "cka",
     "independent_cka_vs_n",
     "minibatch_size_effect",
@@ -99,6 +101,28 @@ def _biased_and_unbiased(x: torch.Tensor, y: torch.Tensor, kernel: str) -> tuple
     return values[0], values[1]
 
 
+def class_sorted_examples(labels: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:
+    """Indices of `per_class` randomly chosen examples of every class, grouped by class (for Gram matrices
+    whose class blocks are visible).
+
+    Args:
+        labels: (N,) int64 class labels.
+        per_class: examples per class.
+        seed: random seed.
+
+    Returns:
+        (classes · per_class,) int64 indices, class 0's first.
+    """
+    generator = _generator(seed)
+    chosen = []
+    for label in labels.unique(sorted=True).tolist():
+        members = (labels == label).nonzero().flatten()
+        if len(members) < per_class:
+            raise ValueError(f"class {label} has {len(members)} examples, fewer than {per_class}")
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:per_class]].sort().values)
+    return torch.cat(chosen)
+
+
 def _transform(x: torch.Tensor, name: str, generator: torch.Generator) -> torch.Tensor:
     features = x.shape[1]
     if name == "orthogonal rotation":
@@ -167,6 +191,7 @@ def independent_cka_vs_n(
     kernel: str = "linear",
     seed: int = 0,
     progress: bool = False,
+    cache: bool = False,
 ) -> dict[str, torch.Tensor]:
     """CKA between two *independent* random representations, from biased and from unbiased HSIC.
 
@@ -180,6 +205,7 @@ def independent_cka_vs_n(
         kernel: "linear" or "rbf".
         seed: random seed.
         progress: show a progress bar.
+        cache: keep the result in `seelike.cache` (keyed by every argument) and reuse it.
 
     Returns:
         {"n": (m,), "biased": (repeats, m), "unbiased": (repeats, m)} float64.
@@ -187,6 +213,12 @@ def independent_cka_vs_n(
     _check_kernel(kernel)
     if min(ns) < 4:
         raise ValueError(f"the unbiased HSIC needs n >= 4, got n={min(ns)}")
+    if cache:
+        settings = {"ns": list(ns), "features": features, "repeats": repeats, "kernel": kernel, "seed": seed}
+        return cached(
+            ("cka_demos.independent_cka_vs_n", settings),
+            lambda: independent_cka_vs_n(ns, features, repeats, kernel, seed, progress),
+        )
     biased = torch.empty(repeats, len(ns), dtype=torch.float64)
     unbiased = torch.empty_like(biased)
     for column, n in enumerate(tqdm(ns, desc="n", disable=not progress)):
@@ -199,7 +231,7 @@ def independent_cka_vs_n(
 
 
 def minibatch_size_effect(
-    x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int], seed: int = 0
+    x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int], seed: int = 0, cache: bool = False
 ) -> dict[str, torch.Tensor]:
     """Minibatch CKA (unbiased HSIC summed over minibatches, normalised once) against two shortcuts, for
     several minibatch sizes, on the same examples.
@@ -208,6 +240,7 @@ def minibatch_size_effect(
         x: (n, ...) one layer's activations; y: (n, ...) another's, same examples in the same order.
         batch_sizes: minibatch sizes to try (each >= 4; a last short minibatch below 4 is dropped).
         seed: the examples are shuffled once with this seed (the same order for every size).
+        cache: keep the result in `seelike.cache` (keyed by x, y, the sizes and the seed) and reuse it.
 
     Returns:
         {"batch_size": (m,), "minibatch": summed-HSIC CKA (m,), "mean_unbiased": mean over minibatches of
@@ -218,6 +251,11 @@ def minibatch_size_effect(
         raise ValueError(f"x and y must hold the same examples, got {len(x)} and {len(y)}")
     if min(batch_sizes) < 4:
         raise ValueError(f"minibatches need at least 4 examples, got {min(batch_sizes)}")
+    if cache:
+        return cached(
+            ("cka_demos.minibatch_size_effect", x, y, list(batch_sizes), seed),
+            lambda: minibatch_size_effect(x, y, batch_sizes, seed),
+        )
     order = torch.randperm(len(x), generator=_generator(seed))
     x, y = x[order].reshape(len(x), -1), y[order].reshape(len(y), -1)
     results: dict[str, list[float]] = {"minibatch": [], "mean_unbiased": [], "mean_biased": []}
@@ -229,16 +267,18 @@ def minibatch_size_effect(
             if len(xb) < 4:
                 break
             estimator.update([xb], [yb])
-            per_batch_unbiased.append(cka(xb, yb, unbiased=True))
-            per_batch_biased.append(cka(xb, yb, unbiased=False))
+            biased, unbiased = _biased_and_unbiased(xb.double(), yb.double(), "linear")
+            per_batch_unbiased.append(unbiased)
+            per_batch_biased.append(biased)
         results["minibatch"].append(float(estimator.compute()[0, 0]))
         results["mean_unbiased"].append(sum(per_batch_unbiased) / len(per_batch_unbiased))
         results["mean_biased"].append(sum(per_batch_biased) / len(per_batch_biased))
+    full_biased, full_unbiased = _biased_and_unbiased(x.double(), y.double(), "linear")
     return {
         "batch_size": torch.tensor(list(batch_sizes), dtype=torch.float64),
         **{name: torch.tensor(values, dtype=torch.float64) for name, values in results.items()},
-        "full_unbiased": torch.tensor(cka(x, y, unbiased=True), dtype=torch.float64),
-        "full_biased": torch.tensor(cka(x, y, unbiased=False), dtype=torch.float64),
+        "full_unbiased": torch.tensor(full_unbiased, dtype=torch.float64),
+        "full_biased": torch.tensor(full_biased, dtype=torch.float64),
     }
 
 
@@ -265,31 +305,38 @@ def naive_gram_cka(x: torch.Tensor, y: torch.Tensor, dtype: torch.dtype = torch.
 def offset_failure(
     x: torch.Tensor, y: torch.Tensor, offsets: Sequence[float], scale: float = 1.0
 ) -> dict[str, torch.Tensor]:
-    """CKA of (scale·x + offset, scale·y + offset) for several offsets: CKA is invariant to both, so every
-    correct implementation gives the same value at every offset.
+    """CKA of (scale·x + offset, scale·y + offset) for several offsets: CKA is invariant to both, so a correct
+    implementation gives the same value at every offset.
+
+    The shifted activations are stored in float32, as a network would produce them, and every method sees
+    the same float32 numbers; the references are float64 CKA of exactly those numbers (rounding the inputs
+    to float32 moves the true CKA a little at large offsets, which is not the formulas' fault).
 
     Args:
-        x, y: (n, ...) representations (their own float64 CKA is the reference).
+        x, y: (n, ...) representations of the same examples.
         offsets: constants added to every activation.
         scale: factor applied to every activation first.
 
     Returns:
-        {"offset": (m,), "naive_float32": (m,), "naive_float64": (m,), "minibatch_cka": seelike.cka's
-        MinibatchCKA on one batch (m,), "reference": biased float64 CKA of the untouched x, y (0-d),
-        "reference_unbiased": unbiased float64 CKA of x, y (0-d)}.
+        {"offset": (m,), "naive_float32": textbook Gram-space CKA in float32 (m,), "naive_float64": the same in
+        float64 (m,), "minibatch_cka": seelike.cka's MinibatchCKA on one minibatch (m,), "reference": biased
+        float64 CKA (m,), "reference_unbiased": unbiased float64 CKA (m,)}, all float64.
     """
     x, y = x.reshape(len(x), -1).double(), y.reshape(len(y), -1).double()
-    rows: dict[str, list[float]] = {"naive_float32": [], "naive_float64": [], "minibatch_cka": []}
+    rows: dict[str, list[float]] = {
+        "naive_float32": [], "naive_float64": [], "minibatch_cka": [], "reference": [], "reference_unbiased": []
+    }  # fmt: skip
     for offset in offsets:
-        xs, ys = scale * x + offset, scale * y + offset
+        xs, ys = (scale * x + offset).float(), (scale * y + offset).float()
         rows["naive_float32"].append(naive_gram_cka(xs, ys, torch.float32))
         rows["naive_float64"].append(naive_gram_cka(xs, ys, torch.float64))
         estimator = cka_engine.MinibatchCKA(1, 1)
-        estimator.update([xs.float()], [ys.float()])
+        estimator.update([xs], [ys])
         rows["minibatch_cka"].append(float(estimator.compute()[0, 0]))
+        biased, unbiased = _biased_and_unbiased(xs.double(), ys.double(), "linear")
+        rows["reference"].append(biased)
+        rows["reference_unbiased"].append(unbiased)
     return {
         "offset": torch.tensor(list(offsets), dtype=torch.float64),
         **{name: torch.tensor(values, dtype=torch.float64) for name, values in rows.items()},
-        "reference": torch.tensor(cka(x, y, unbiased=False), dtype=torch.float64),
-        "reference_unbiased": torch.tensor(cka(x, y, unbiased=True), dtype=torch.float64),
     }

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from .activations import collect
 from .cka import MinibatchCKA
 from .patches import patchify
 
@@ -73,17 +73,33 @@ def token_patch_cka(
     return estimator.compute().double()
 
 
-def own_position_fraction(cka_map: torch.Tensor) -> float:
+def own_position_fraction(cka_map: torch.Tensor, exclude_border: bool = False) -> float:
     """Fraction of token positions whose CKA map peaks at their own input patch (row i's maximum at j = i).
 
-    NaN entries (constant patches) are ignored; a row without any finite entry counts as not peaking.
+    Args:
+        cka_map: (P, P) token × patch CKA.
+        exclude_border: count only interior positions (not on the edge of the √P × √P grid); the peak is
+            still searched over every patch.
+
+    Returns:
+        the fraction in [0, 1]. NaN entries (constant patches) are ignored; a row without any finite entry
+        counts as not peaking.
     """
     if cka_map.ndim != 2 or cka_map.shape[0] != cka_map.shape[1]:
         raise ValueError(f"a localization map must be square (P, P), got {tuple(cka_map.shape)}")
     values = torch.where(torch.isnan(cka_map), torch.tensor(-torch.inf, dtype=cka_map.dtype), cka_map)
     finite_rows = torch.isfinite(values).any(dim=1)
-    peaks = values.argmax(dim=1) == torch.arange(len(values))
-    return float((peaks & finite_rows).double().mean())
+    peaks = (values.argmax(dim=1) == torch.arange(len(values))) & finite_rows
+    if exclude_border:
+        grid = round(len(values) ** 0.5)
+        if grid * grid != len(values) or grid < 3:
+            raise ValueError(
+                f"exclude_border needs a square grid of at least 3×3 positions, got P = {len(values)}"
+            )
+        rows, cols = torch.arange(len(values)) // grid, torch.arange(len(values)) % grid
+        interior = (rows > 0) & (rows < grid - 1) & (cols > 0) & (cols < grid - 1)
+        peaks = peaks[interior]
+    return float(peaks.double().mean())
 
 
 def input_patches(images: torch.Tensor, grid_size: int) -> torch.Tensor:
@@ -104,23 +120,13 @@ def input_patches(images: torch.Tensor, grid_size: int) -> torch.Tensor:
     return patchify(images.float(), height // grid_size)
 
 
-@torch.inference_mode()
 def _module_outputs(
-    model: nn.Module, module: nn.Module, images: torch.Tensor, batch_size: int, progress: bool
+    model: nn.Module, layer: str, images: torch.Tensor, batch_size: int, progress: bool
 ) -> torch.Tensor:
-    """`module`'s output for every image, concatenated over batches (float32)."""
+    """The output of `layer` (a module path) for every image, float32 (through `activations.collect`)."""
     if images.ndim != 4 or len(images) == 0:
         raise ValueError(f"images must be a non-empty (N, C, H, W) batch, got {tuple(images.shape)}")
-    outputs: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda m, args, out: outputs.append(out.detach().float().clone()))
-    try:
-        for start in tqdm(
-            range(0, len(images), batch_size), desc="tokens", disable=not progress, leave=False
-        ):
-            model(images[start : start + batch_size])
-    finally:
-        handle.remove()
-    return torch.cat(outputs)
+    return collect(model, [layer], images, batch_size=batch_size, progress=progress)[layer].float()
 
 
 def vit_block_tokens(
@@ -138,7 +144,8 @@ def vit_block_tokens(
     """
     if not hasattr(model, "blocks") or not hasattr(model, "patch_embed"):
         raise ValueError(f"{type(model).__name__} is not a timm VisionTransformer")
-    tokens = _module_outputs(model, model.blocks[block], images, batch_size, progress)
+    index = range(len(model.blocks))[block]
+    tokens = _module_outputs(model, f"blocks.{index}", images, batch_size, progress)
     prefix = int(getattr(model, "num_prefix_tokens", 0))
     grid = tuple(model.patch_embed.grid_size)
     if grid[0] != grid[1] or tokens.shape[1] - prefix != grid[0] * grid[1]:
@@ -165,10 +172,9 @@ def resnet_stage_positions(
     Returns:
         ((N, g², C) positions in raster order, grid size g).
     """
-    module = dict(model.named_modules()).get(layer)
-    if module is None:
+    if layer not in dict(model.named_modules()):
         raise ValueError(f"{type(model).__name__} has no module {layer!r}")
-    features = _module_outputs(model, module, images, batch_size, progress)
+    features = _module_outputs(model, layer, images, batch_size, progress)
     if features.ndim != 4 or features.shape[-1] != features.shape[-2]:
         raise ValueError(f"{layer!r} does not output a square (N, C, g, g) map, got {tuple(features.shape)}")
     return features.flatten(2).transpose(1, 2), features.shape[-1]
@@ -204,8 +210,15 @@ def localization(
         progress: show progress bars.
 
     Returns:
-        {"map": (P, P) float64 CKA, "grid": g, "own_fraction": float}.
+        {"map": (P, P) float64 CKA, "grid": g, "own_fraction": float, "own_fraction_interior": float
+        (positions off the grid's edge; NaN for grids smaller than 3×3)}.
     """
     tokens, grid = spatial_tokens(model, images, layer, batch_size, progress)
     cka_map = token_patch_cka(tokens, input_patches(images, grid), batch_size)
-    return {"map": cka_map, "grid": grid, "own_fraction": own_position_fraction(cka_map)}
+    interior = own_position_fraction(cka_map, exclude_border=True) if grid >= 3 else float("nan")
+    return {
+        "map": cka_map,
+        "grid": grid,
+        "own_fraction": own_position_fraction(cka_map),
+        "own_fraction_interior": interior,
+    }

@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import activations
+
 __all__ = [
     "LinearProbe",
     "pm1_targets",
@@ -162,32 +164,13 @@ def probe_accuracy(probe: LinearProbe, features: torch.Tensor, labels: torch.Ten
 # --------------------------------------------------------------------------------------------- features
 
 
-def _layers(model: nn.Module) -> tuple[str, list[tuple[str, nn.Module]], int]:
-    """(family, [(name, block)], num_prefix_tokens) for a timm ViT (blocks.i) or ResNet (layerS.B)."""
-    blocks = getattr(model, "blocks", None)
-    if isinstance(blocks, nn.Sequential) and hasattr(model, "patch_embed"):
-        return (
-            "vit",
-            [(f"blocks.{i}", b) for i, b in enumerate(blocks)],
-            int(getattr(model, "num_prefix_tokens", 0)),
-        )
-    stages = [getattr(model, f"layer{s}", None) for s in range(1, 5)]
-    if all(isinstance(stage, nn.Sequential) for stage in stages):
-        named = [
-            (f"layer{s}.{b}", block) for s, stage in enumerate(stages, 1) for b, block in enumerate(stage)
-        ]
-        return "resnet", named, 0
-    raise ValueError(f"{type(model).__name__} is neither a timm ViT (blocks) nor a timm ResNet (layer1..4)")
-
-
-@torch.inference_mode()
 def layer_features(
     model: nn.Module, images: torch.Tensor, batch_size: int = 256, progress: bool = False
 ) -> tuple[list[str], list[torch.Tensor], int]:
-    """Every residual block's output as tokens.
+    """Every residual block's output as tokens (through `activations.collect`).
 
     ViT: the output of each `blocks.i`, (N, T, D) with prefix tokens (CLS) first. ResNet: the output of each
-    `layerS.B`, average-pooled to the last block's grid g×g and flattened in raster order, (N, g², C).
+    `layerS.U`, average-pooled to the last unit's grid g×g and flattened in raster order, (N, g², C).
 
     Args:
         model: a timm VisionTransformer or ResNet in eval mode.
@@ -200,36 +183,23 @@ def layer_features(
     """
     if images.ndim != 4 or len(images) == 0:
         raise ValueError(f"images must be a non-empty (N, C, H, W) batch, got {tuple(images.shape)}")
-    family, blocks, prefix = _layers(model)
-    grid = None
-    if family == "resnet":  # the final grid: run one image through the model
-        captured: list[torch.Tensor] = []
-        handle = blocks[-1][1].register_forward_hook(lambda m, a, out: captured.append(out))
-        try:
-            model(images[:1])
-        finally:
-            handle.remove()
-        grid = tuple(captured[0].shape[-2:])
-    per_layer: list[list[torch.Tensor]] = [[] for _ in blocks]
+    family = activations.architecture(model)
+    if family not in ("vit", "resnet"):
+        raise ValueError(f"probe features support timm ViTs and ResNets, not {family!r} models")
+    names = activations.layer_names(model, "blocks")
+    reduce = None
+    if family == "resnet":  # pool every unit to the final grid (read from one image)
+        final = activations.collect(model, names[-1:], images[:1])[names[-1]]
+        grid = tuple(final.shape[-2:])
 
-    def keep(index: int):
-        def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
-            if family == "resnet":
-                output = F.adaptive_avg_pool2d(output, grid).flatten(2).transpose(1, 2)
-            per_layer[index].append(output.detach().float().clone())
+        def reduce(name: str, activation: torch.Tensor) -> torch.Tensor:
+            return F.adaptive_avg_pool2d(activation, grid).flatten(2).transpose(1, 2)
 
-        return hook
-
-    handles = [block.register_forward_hook(keep(i)) for i, (_, block) in enumerate(blocks)]
-    try:
-        for start in tqdm(
-            range(0, len(images), batch_size), desc="features", disable=not progress, leave=False
-        ):
-            model(images[start : start + batch_size])
-    finally:
-        for handle in handles:
-            handle.remove()
-    return [name for name, _ in blocks], [torch.cat(chunks) for chunks in per_layer], prefix
+    stored = activations.collect(
+        model, names, images, batch_size=batch_size, reduce=reduce, progress=progress
+    )
+    prefix = int(getattr(model, "num_prefix_tokens", 0)) if family == "vit" else 0
+    return names, [stored[name].float() for name in names], prefix
 
 
 def pooled_features(tokens: torch.Tensor, num_prefix_tokens: int) -> dict[str, torch.Tensor]:

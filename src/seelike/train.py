@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -275,6 +276,8 @@ def main(argv: list[str] | None = None) -> None:
         if name in done and zoo.checkpoint_path(name).is_file() and not args.force:
             print(f"[{name}] already trained (test accuracy {done[name]['test_accuracy']}); skipping")
             continue
+        if args.force:
+            shutil.rmtree(RUNS_DIR / name, ignore_errors=True)  # a fresh run, not a resume of the old one
         train(name, threads=args.threads, checkpoint_every=args.checkpoint_every)
 
 

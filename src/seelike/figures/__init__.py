@@ -16,3 +16,4 @@ from .data import *  # noqa: E402,F403  chapter 0
 from .locality import *  # noqa: E402,F403  chapter 6
 from .scale import *  # noqa: E402,F403  chapter 8
 from .spatial import *  # noqa: E402,F403  chapter 7
+from .structure import *  # noqa: E402,F403  chapter 5

@@ -162,10 +162,12 @@ def residual_stream_figure(norms: Mapping, title: str = "") -> Figure:
     norm_ax.legend(frameon=False)
     finite = np.isfinite(ratio)
     ratio_ax.plot(positions[finite], ratio[finite], marker="o", color="0.2")
-    for position in positions[~finite]:
-        ratio_ax.annotate("∞ (f(x) = 0)", (position, 1), rotation=90, ha="center", va="bottom", fontsize=8)
     ratio_ax.axhline(1, color="0.6", linestyle=":", linewidth=1)
-    ratio_ax.set_yscale("log")
+    ratio_ax.set_ylim(0, max(2.0, 1.15 * ratio[finite].max()) if finite.any() else 2.0)
+    if not finite.all():
+        blocks_at_zero = ", ".join(blocks[i] for i in np.flatnonzero(~finite))
+        ratio_ax.text(0.5, 0.5, f"f(x) = 0, ratio ∞:\n{blocks_at_zero}", transform=ratio_ax.transAxes,
+                      ha="center", va="center", fontsize=8, wrap=True)  # fmt: skip
     ratio_ax.set_ylabel("‖x‖ / ‖f(x)‖")
     for ax in (norm_ax, ratio_ax):
         ax.set_xticks(positions)
@@ -309,7 +311,6 @@ def rollout_figure(
     _show_image(axes[0, 0], image)
     axes[0, 0].set_title("image", fontsize=9)
     axes[1, 0].axis("off")
-    axes[0, 0].set_ylabel("attention")
     for block in range(blocks):
         _overlay(axes[0, block + 1], image, _numpy(attention_maps[block]))
         axes[0, block + 1].set_title(f"block {block}", fontsize=9)
@@ -338,7 +339,7 @@ def _tile(blocks: np.ndarray, columns: int, gap: float = np.nan) -> np.ndarray:
     return canvas
 
 
-def patchify_figure(image, patches, patch_size: int, embed_dim: int, max_tiles: int = 16) -> Figure:
+def patchify_figure(image, patches, patch_size: int, embed_dim: int, max_tiles: int = 56) -> Figure:
     """An image cut into patches, the patches as a sequence, and the matrix a ViT projects.
 
     Args:
@@ -346,7 +347,7 @@ def patchify_figure(image, patches, patch_size: int, embed_dim: int, max_tiles: 
         patches: (N, C·p·p) the flattened patches in raster order (from `seelike.patches.patchify`).
         patch_size: p.
         embed_dim: D, the token width after projection (for the shape annotation).
-        max_tiles: how many patches of the sequence to draw.
+        max_tiles: draw the whole sequence up to this many patches, else one grid row of it.
     """
     image, patches = _numpy(image), _numpy(patches)
     channels, height, width = image.shape
@@ -360,16 +361,21 @@ def patchify_figure(image, patches, patch_size: int, embed_dim: int, max_tiles: 
         axes[0].axvline(line * patch_size - 0.5, color="#ffcc00", linewidth=0.8)
     grid = f"{rows}×{cols} patches of {patch_size}×{patch_size}"
     axes[0].set_title(f"image {channels}×{height}×{width}, {grid}", fontsize=9)
-    shown = min(count, max_tiles)
-    tiles = patches[:shown].reshape(shown, channels, patch_size, patch_size)
+    if count <= max_tiles:  # the whole sequence
+        chosen = np.arange(count)
+        caption = f"the sequence: patches 0 … {count - 1} in raster order"
+    else:  # one row of the grid (the middle one), in order
+        row = rows // 2
+        chosen = np.arange(row * cols, row * cols + min(cols, max_tiles))
+        caption = f"patches {chosen[0]} … {chosen[-1]} of {count} (grid row {row}), in order"
+    tiles = patches[chosen].reshape(len(chosen), channels, patch_size, patch_size)
     tiles = tiles[:, 0] if channels == 1 else np.transpose(tiles, (0, 2, 3, 1))
-    columns = min(shown, 8)
-    canvas = _tile(tiles, columns)
+    lines = -(-len(chosen) // 14)  # at most 14 patches per line
+    canvas = _tile(tiles, -(-len(chosen) // lines))
     axes[1].imshow(canvas, cmap="gray" if channels == 1 else None, vmin=0, vmax=1, interpolation="nearest")
     axes[1].set_xticks([])
     axes[1].set_yticks([])
-    more = f" (first {shown} of {count})" if shown < count else ""
-    axes[1].set_title(f"the sequence: patches 0, 1, 2, … in raster order{more}", fontsize=9)
+    axes[1].set_title(caption, fontsize=9)
     axes[2].imshow(patches, aspect="auto", cmap="gray" if channels == 1 else "magma", interpolation="nearest")
     axes[2].set_xlabel(f"{patches.shape[1]} values per patch (C·p·p)")
     axes[2].set_ylabel(f"{count} patches")

@@ -192,9 +192,9 @@ def float32_failure(result: Mapping[str, torch.Tensor], scale: float = 1.0) -> F
     """
     figure, ax = new_figure(1, 1, figsize=(6.2, 3.6))
     offsets = _numpy(result["offset"])
-    ax.axhline(float(result["reference"]), color="0.5", ls="--", lw=1, label="float64 reference, biased")
-    ax.axhline(float(result["reference_unbiased"]), color=ENGINE_COLOR, ls="--", lw=1,
-               label="float64 reference, unbiased")
+    ax.plot(offsets, _numpy(result["reference"]), "--", color="0.5", lw=1, label="float64 reference, biased")
+    ax.plot(offsets, _numpy(result["reference_unbiased"]), "--", color=ENGINE_COLOR, lw=1,
+            label="float64 reference, unbiased")
     ax.plot(offsets, _numpy(result["naive_float64"]), "s-", color="0.3", ms=4,
             label="Gram-space formula, float64")
     ax.plot(offsets, _numpy(result["naive_float32"]), "o-", color=BIASED_COLOR, label="Gram-space formula, float32")

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 from matplotlib import colormaps
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from .style import new_figure
@@ -225,9 +226,12 @@ def head_subset_cka_curves(
         color = cmap(0.85 * index / max(len(layer_names) - 1, 1))
         ax.plot(x, values[:, index], "o-", color=color, label=name, lw=1.6, ms=5)
     if subset_labels is not None:
-        for xi, label in zip(x, subset_labels, strict=True):
-            ax.annotate(label, (xi, np.nanmax(values)), xytext=(0, 6), textcoords="offset points",
-                        ha="center", fontsize=7, color="0.3")  # fmt: skip
+        if len(subset_labels) != len(x):
+            raise ValueError(f"need {len(x)} subset labels, got {len(subset_labels)}")
+        for xi, top, label in zip(x, np.nanmax(values, axis=1), subset_labels, strict=True):
+            ax.annotate(label, (xi, top), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=7,
+                        color="0.3")  # fmt: skip
+        ax.margins(y=0.12)
     ax.set_xlabel("mean attention distance of the head subset (px)")
     ax.set_ylabel("CKA with the ResNet layer")
     ax.legend(title="ResNet layer", fontsize=8, title_fontsize=8)
@@ -235,9 +239,17 @@ def head_subset_cka_curves(
     return figure
 
 
-def _erf_image(ax, erf: np.ndarray, normalise: bool, patch_size: int | None) -> None:
+def _erf_image(
+    ax, erf: np.ndarray, normalise: bool, patch_size: int | None, log_decades: float | None = None
+):
     shown = erf / erf.max() if normalise and erf.max() > 0 else erf
-    ax.imshow(shown, cmap=ERF_CMAP, vmin=0, vmax=1 if normalise else None, interpolation="nearest")
+    if log_decades is not None:
+        top = float(shown.max())
+        norm = LogNorm(vmin=top * 10.0**-log_decades, vmax=top)  # colour range only: values are unchanged
+        cmap = colormaps[ERF_CMAP].with_extremes(bad="black", under="black")
+        ax.imshow(np.ma.masked_less_equal(shown, 0), cmap=cmap, norm=norm, interpolation="nearest")
+    else:
+        ax.imshow(shown, cmap=ERF_CMAP, vmin=0, vmax=1 if normalise else None, interpolation="nearest")
     if patch_size:
         for edge in np.arange(patch_size, erf.shape[0], patch_size) - 0.5:
             ax.axhline(edge, color="white", lw=0.3, alpha=0.35)
@@ -250,6 +262,7 @@ def receptive_field_grid(
     rows: Mapping[str, Mapping[str, torch.Tensor]],
     patch_sizes: Mapping[str, int] | None = None,
     normalise: bool = True,
+    log_decades: float | None = None,
     title: str | None = None,
 ) -> Figure:
     """Fig 6: effective receptive fields, one row per model or view, one map per layer.
@@ -258,6 +271,8 @@ def receptive_field_grid(
         rows: row title → (layer label → (H, W) ERF map), rows top to bottom, layers left to right.
         patch_sizes: row title → patch size, to draw the patch grid over that row's maps.
         normalise: scale each map to its own maximum (the shape, not the magnitude, is compared).
+        log_decades: None for a linear colour scale (as in the paper); else a logarithmic one spanning this
+            many decades below each map's maximum (faint tails become visible; smaller values are black).
         title: figure title.
 
     Returns:
@@ -274,7 +289,7 @@ def receptive_field_grid(
         for ax in row_axes[len(maps) :]:
             ax.axis("off")
         for col, (ax, (label, erf)) in enumerate(zip(row_axes, maps.items(), strict=False)):
-            _erf_image(ax, _numpy(erf), normalise, (patch_sizes or {}).get(row_title))
+            _erf_image(ax, _numpy(erf), normalise, (patch_sizes or {}).get(row_title), log_decades)
             ax.set_title(label, fontsize=7)
             if col == 0:
                 ax.set_ylabel(row_title, fontsize=8)

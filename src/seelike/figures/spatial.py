@@ -128,9 +128,7 @@ def skip_norm_ratios(
 def _bad_grey(name: str):
     import matplotlib
 
-    cmap = matplotlib.colormaps[name].copy()
-    cmap.set_bad("0.55")
-    return cmap
+    return matplotlib.colormaps[name].with_extremes(bad="0.55")
 
 
 def _plot_ratio_curve(ax, curve: np.ndarray, label: str, color, top: float, style: str = "-") -> None:
@@ -269,14 +267,19 @@ def noskip_cka_heatmaps(
         values = _numpy(matrix)
         image = ax.imshow(values, cmap="magma", vmin=0, vmax=1, origin="lower", interpolation="nearest")
         if block_starts:
-            ax.set_xticks(list(block_starts.values()))
+            starts = [*block_starts.values(), len(values)]
+            centres = [(a + b - 1) / 2 for a, b in zip(starts[:-1], starts[1:], strict=True)]
+            ax.set_xticks(centres)
             ax.set_xticklabels(list(block_starts), fontsize=7)
-            ax.set_yticks(list(block_starts.values()))
+            ax.set_yticks(centres)
             ax.set_yticklabels(list(block_starts) if ax is axes[0, 0] else [], fontsize=7)
         removed = (removed_blocks or {}).get(name)
-        if removed is not None and block_starts:
-            starts = list(block_starts.values()) + [len(values)]
-            for edge in (starts[removed] - 0.5, starts[removed + 1] - 0.5):
+        if removed is not None and str(removed) in block_starts:
+            keys = list(block_starts)
+            first = block_starts[str(removed)]
+            following = keys.index(str(removed)) + 1
+            last = block_starts[keys[following]] if following < len(keys) else len(values)
+            for edge in (first - 0.5, last - 0.5):
                 ax.axvline(edge, color="cyan", lw=1, ls="--")
                 ax.axhline(edge, color="cyan", lw=1, ls="--")
         label = name

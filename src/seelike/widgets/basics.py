@@ -231,42 +231,39 @@ def rollout_view(
 
 
 def patchify_view(
-    images: Mapping[str, torch.Tensor],
-    embed_dim: int,
-    image: str | None = None,
-    patch_size: int | None = None,
+    images: Mapping[str, torch.Tensor], embed_dim: int, patch_sizes: Mapping[str, int] | None = None
 ) -> LiveFigure:
     """Cut an image into patches; controls: image, patch size (the sizes that tile the chosen image).
 
     Args:
-        images: name → (C, H, W) square image in [0, 1].
+        images: name → (C, H, W) square image in [0, 1]; the first one is shown first.
         embed_dim: token width D (for the annotation).
-        image, patch_size: initial values (default: first image, its median patch size).
+        patch_sizes: name → the patch size selected when that image is chosen (default: a middle one).
     """
     names = list(images)
-    image = image or names[0]
+    patch_sizes = dict(patch_sizes or {})
 
     def sizes(name: str) -> list[int]:
         side = images[name].shape[-1]
         return [p for p in patches.divisors(side) if side // p <= 56 and p < side]  # at most 56×56 patches
 
-    options = sizes(image)
-    patch_size = patch_size if patch_size in options else options[len(options) // 2]
-    image_control = widgets.Dropdown(options=names, value=image, description="image", **_LAYOUT)
-    size_control = widgets.Dropdown(options=options, value=patch_size, description="patch size", **_LAYOUT)
+    def default_size(name: str) -> int:
+        options = sizes(name)
+        return patch_sizes[name] if patch_sizes.get(name) in options else options[len(options) // 2]
 
-    def on_image(change: dict) -> None:  # registered before the LiveFigure's observer: runs first
-        new_options = sizes(change["new"])
-        current = size_control.value
-        size_control.options = new_options
-        size_control.value = current if current in new_options else new_options[len(new_options) // 2]
+    image_control = widgets.Dropdown(options=names, value=names[0], description="image", **_LAYOUT)
+    size_control = widgets.Dropdown(
+        options=sizes(names[0]), value=default_size(names[0]), description="patch size", **_LAYOUT
+    )
+
+    def on_image(change: dict) -> None:  # registered before the LiveFigure's observer, so it runs first
+        size_control.options = sizes(change["new"])  # (may redraw once with the first option)
+        size_control.value = default_size(change["new"])
 
     image_control.observe(on_image, names="value")
 
     def draw(image: str, patch_size: int):
         picture = images[image]
-        if picture.shape[-1] % patch_size:  # transient state while the options are being swapped
-            patch_size = sizes(image)[len(sizes(image)) // 2]
         flat = patches.patchify(picture[None], patch_size)[0]
         return figures.patchify_figure(picture, flat, patch_size, embed_dim)
 

@@ -52,10 +52,16 @@ def image_subsets(labels: torch.Tensor, class_names: Sequence[str]) -> dict[str,
 
 
 def _distance_function(
-    images: torch.Tensor, batch_size: int
+    images: torch.Tensor,
+    batch_size: int,
+    models: Mapping[str, nn.Module],
+    precomputed: Mapping[str, torch.Tensor] | None,
 ) -> Callable[[nn.Module, str, torch.Tensor], torch.Tensor]:
-    """(model, subset name, indices) → (blocks, heads) distances, cached on disk and in memory."""
-    memory: dict[tuple[int, str], torch.Tensor] = {}
+    """(model, subset name, indices) → (blocks, heads) distances, cached on disk and in memory; `precomputed`
+    (model name → distances over all `images`) seeds the memory."""
+    memory: dict[tuple[int, str], torch.Tensor] = {
+        (id(models[name]), ALL_IMAGES): values for name, values in (precomputed or {}).items()
+    }
 
     def distances(model: nn.Module, subset: str, indices: torch.Tensor) -> torch.Tensor:
         key = (id(model), subset)
@@ -82,6 +88,7 @@ def mean_distance_view(
     labels: torch.Tensor,
     class_names: Sequence[str],
     batch_size: int = 250,
+    precomputed: Mapping[str, torch.Tensor] | None = None,
 ) -> LiveFigure:
     """Fig 3, live: mean attention distance per sorted head and block.
 
@@ -91,12 +98,14 @@ def mean_distance_view(
         labels: (N,) class indices, for the per-class image subsets.
         class_names: names of the classes.
         batch_size: images per forward pass.
+        precomputed: model name → (blocks, heads) distances over all `images`, already computed (with
+            `dataset_mean_attention_distance`): used instead of computing them again.
 
     Returns:
         a LiveFigure with controls `model`, `block` (None = all blocks alike) and `images` (a subset).
     """
     subsets = image_subsets(labels, class_names)
-    distances = _distance_function(images, batch_size)
+    distances = _distance_function(images, batch_size, models, precomputed)
     depth = max(len(model.blocks) for model in models.values())
 
     def draw(model: str, block: int | None, images: str):
@@ -124,12 +133,14 @@ def data_scale_distance_view(
     local_blocks: Sequence[int] = (0, 1),
     local_fraction: float = 0.6,
     batch_size: int = 250,
+    precomputed: Mapping[str, torch.Tensor] | None = None,
 ) -> LiveFigure:
     """Fig 4, live: sorted heads per block, one panel per model (e.g. per training-set size).
 
     Args:
         models: panel title → timm ViT, left to right.
         images, labels, class_names, batch_size: as in `mean_distance_view`.
+        precomputed: panel title → distances over all `images`, as in `mean_distance_view`.
         local_blocks: the blocks in which local heads are counted (written in each panel).
         local_fraction: a head is local at or below this fraction of the uniform-attention distance.
 
@@ -137,7 +148,7 @@ def data_scale_distance_view(
         a LiveFigure with controls `blocks` (which blocks are drawn) and `images` (a subset).
     """
     subsets = image_subsets(labels, class_names)
-    distances = _distance_function(images, batch_size)
+    distances = _distance_function(images, batch_size, models, precomputed)
     depth = max(len(model.blocks) for model in models.values())
     half = depth // 2
     block_choices = [
@@ -172,6 +183,7 @@ def head_subset_cka_view(
     resnet_layers: Sequence[str],
     distances: torch.Tensor,
     batch_size: int = 250,
+    precomputed: Mapping[tuple[int, int], torch.Tensor] | None = None,
 ) -> LiveFigure:
     """Fig 5, live: CKA of head subsets (ordered local → global) of one ViT block with early ResNet layers.
 
@@ -182,19 +194,24 @@ def head_subset_cka_view(
         resnet_layers: module names of `resnet`.
         distances: (blocks, heads) mean attention distances of `vit` (orders the heads).
         batch_size: CKA minibatch size.
+        precomputed: (block, subset size) → the `head_subset_cka` result for those subsets of heads (sorted by
+            `distances`), already computed: used instead of computing it again.
 
     Returns:
         a LiveFigure with controls `block` (whose heads) and `size` (heads per subset).
     """
     _, order = sort_heads(distances)
     blocks, heads = distances.shape
+    memory = dict(precomputed or {})
 
     def draw(block: int, size: int):
         subsets = head_subsets(order[block], size)
-        cka = cached(
-            ("head_subset_cka", vit, resnet, images, subsets, list(resnet_layers), block, batch_size),
-            lambda: head_subset_cka(vit, resnet, images, subsets, resnet_layers, block, batch_size),
-        )
+        if (block, size) not in memory:
+            memory[block, size] = cached(
+                ("head_subset_cka", vit, resnet, images, subsets, list(resnet_layers), block, batch_size),
+                lambda: head_subset_cka(vit, resnet, images, subsets, resnet_layers, block, batch_size),
+            )
+        cka = memory[block, size]
         labels = ["h" + "+".join(map(str, s)) for s in subsets]
         return figures.head_subset_cka_curves(
             subset_distances(distances[block], subsets),
@@ -234,6 +251,7 @@ def receptive_field_grid_view(
     patch_sizes: Mapping[str, int] | None = None,
     counts: Sequence[int] = (32, 8, 128),
     batch_size: int = 32,
+    log_colour: bool = False,
 ) -> LiveFigure:
     """Fig 6, live: ERF maps, one row per model, for a choice of points (e.g. before / after the residual).
 
@@ -245,24 +263,31 @@ def receptive_field_grid_view(
         patch_sizes: row title → patch size (draws the patch grid).
         counts: choices for the number of images (the first is the default).
         batch_size: images per backward pass.
+        log_colour: start with the logarithmic colour scale instead of the linear one.
 
     Returns:
-        a LiveFigure with controls `view` and `count`.
+        a LiveFigure with controls `view`, `count` and `colour` (linear, as in the paper, or logarithmic
+        over three decades, where the faint tails show).
     """
     erf = _erf_function(images, batch_size)
 
-    def draw(view: str, count: int):
+    def draw(view: str, count: int, colour: float | None):
         maps = {
             row: {label: erf(models[row], point, count) for label, point in points.items()}
             for row, points in rows[view].items()
         }
         title = f"effective receptive fields ({view}; {count} images)"
-        return figures.receptive_field_grid(maps, patch_sizes, title=title)
+        return figures.receptive_field_grid(maps, patch_sizes, log_decades=colour, title=title)
 
     return LiveFigure(
         draw,
         view=widgets.Dropdown(options=list(rows), description="view"),
         count=widgets.Dropdown(options=[c for c in counts if c <= len(images)], description="images"),
+        colour=widgets.Dropdown(
+            options=[("linear", None), ("log, 3 decades", 3.0)],
+            value=3.0 if log_colour else None,
+            description="colour",
+        ),
     )
 
 

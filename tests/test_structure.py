@@ -1,0 +1,200 @@
+"""Chapter 5: seelike.structure (cached CKA, uniformity, stages, best matches) and its figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from seelike import activations, structure, zoo
+from seelike import figures as F
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEELIKE_CACHE", str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def small_models():
+    return zoo.build("vit").eval(), zoo.build("resnet").eval()
+
+
+def images(n: int = 16) -> torch.Tensor:
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
+# --------------------------------------------------------------------------------------------- layers, stages
+
+
+def test_stage_boundaries_of_the_zoo_resnet_and_other_namings(small_models):
+    vit, resnet = small_models
+    names = activations.layer_names(resnet)
+    boundaries = structure.stage_boundaries(names)
+    assert boundaries == [5, 9, 13]
+    assert [names[b].split(".")[0] for b in boundaries] == ["layer2", "layer3", "layer4"]
+    assert structure.stage_boundaries(activations.layer_names(vit)) == []
+    v2 = ["stem", "stages.0.blocks.0.norm2", "stages.0.blocks.0", "stages.1.blocks.0.norm2", "stages.1.blocks.0", "norm"]
+    assert structure.stage_boundaries(v2) == [3]
+    assert structure.stage_of("layer3.1.act1") == "layer3" and structure.stage_of("stem") == "stem"
+
+
+def test_layer_families(small_models):
+    vit, resnet = small_models
+    assert structure.layers_for(vit, "mlp") == [f"blocks.{i}.mlp.act" for i in range(6)]
+    assert structure.layers_for(resnet, "mlp") == activations.layer_names(resnet, "inner")
+    assert structure.layers_for(resnet, "norms") == activations.layer_names(resnet, "blocks")
+    assert len(structure.layers_for(vit, "all")) == 38
+    with pytest.raises(ValueError, match="family"):
+        structure.layers_for(vit, "heads")
+
+
+# --------------------------------------------------------------------------------------------- measures
+
+
+def test_mean_off_diagonal_closed_form_and_errors():
+    a = 0.3
+    matrix = (1 - a) * torch.eye(5, dtype=torch.float64) + a
+    assert structure.mean_off_diagonal(matrix) == pytest.approx(a, abs=1e-15)
+    with pytest.raises(ValueError, match="square"):
+        structure.mean_off_diagonal(torch.ones(2, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        structure.mean_off_diagonal(torch.tensor([[1.0, float("nan")], [0.0, 1.0]]))
+
+
+def test_best_matches_and_relative_depth():
+    matrix = torch.tensor([[0.1, 0.9, 0.2], [0.8, 0.1, 0.3]])
+    assert structure.best_matches(matrix, dim=0).tolist() == [1, 0, 1]
+    assert structure.best_matches(matrix, dim=1).tolist() == [1, 0]
+    torch.testing.assert_close(structure.relative_depth([0, 2, 4], 5), torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="dim"):
+        structure.best_matches(matrix, dim=2)
+
+
+def test_correspondence_counts_with_exact_boundaries():
+    # 13 ViT layers (depth i/12), 8 ResNet layers; ResNet layer j's best ViT layer is chosen by hand.
+    best = [0, 3, 1, 4, 3, 7, 8, 12]  # lower half (j < 3.5): 0, 3, 1, 4 → 3 of 4 within depth 1/4 (3/12 = 1/4)
+    matrix = torch.full((13, 8), 0.1, dtype=torch.float64)
+    for j, i in enumerate(best):
+        matrix[i, j] = 0.5 + 0.01 * j
+    summary = structure.correspondence(matrix, [f"v{i}" for i in range(13)], [f"r{j}" for j in range(8)])
+    assert summary["best_vit_index"].tolist() == best
+    assert summary["lower_half_in_lowest_quarter"] == 0.75
+    # upper half: 3 (≤ 1/4: no), 7 (7/12 = 1/4 + 1/3: yes), 8 (no), 12 (no)
+    assert summary["upper_half_in_next_third"] == 0.25
+    assert summary["top_third_vit_max_cka"] == pytest.approx(0.57)  # row 12 (depth 1 > 2/3), ResNet layer 7
+    assert summary["lower_vit_max_cka"] == pytest.approx(0.56)  # row 8 = depth 2/3 is not in the top third
+    assert summary["lower_half_median_depth"] == pytest.approx(np.median([0, 3, 1, 4]) / 12)
+    with pytest.raises(ValueError, match="names"):
+        structure.correspondence(matrix, ["v"], ["r"])
+
+
+def test_model_cka_is_cached_and_equals_the_engine(small_models, tmp_path):
+    vit, resnet = small_models
+    forwards = {"vit": 0, "resnet": 0}
+    handles = [
+        vit.register_forward_hook(lambda *_: forwards.__setitem__("vit", forwards["vit"] + 1)),
+        resnet.register_forward_hook(lambda *_: forwards.__setitem__("resnet", forwards["resnet"] + 1)),
+    ]
+    try:
+        layers_a, layers_b = ["blocks.0", "blocks.5"], ["layer1.0", "layer4.1"]
+        first = structure.model_cka(vit, resnet, images(), layers_a, layers_b, batch_size=8)
+        assert forwards == {"vit": 2, "resnet": 2}  # 16 images in minibatches of 8
+        second = structure.model_cka(vit, resnet, images(), layers_a, layers_b, batch_size=8)
+        assert forwards == {"vit": 2, "resnet": 2}, "a cached comparison must not run the models"
+        torch.testing.assert_close(first[0], second[0], rtol=0, atol=0)
+        assert first[1:] == second[1:] == (layers_a, layers_b)
+        direct = activations.cka_matrix(vit, resnet, images(), layers_a, layers_b, batch_size=8, progress=False)
+        torch.testing.assert_close(first[0], direct[0], rtol=0, atol=0)
+        structure.model_cka(vit, resnet, images(), layers_a, layers_b, batch_size=4)  # new setting: recomputed
+        assert forwards == {"vit": 8, "resnet": 8}
+        structure.model_cka(vit, resnet, images(), layers_a, layers_b, batch_size=8, use_cache=False)
+        assert forwards == {"vit": 10, "resnet": 10}
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def test_model_cka_within_one_model_is_symmetric_with_unit_diagonal(small_models):
+    vit, _ = small_models
+    matrix, names_a, names_b = structure.model_cka(vit, None, images(), ["blocks.0", "blocks.2", "norm"], batch_size=8)
+    assert names_a == names_b == ["blocks.0", "blocks.2", "norm"]
+    torch.testing.assert_close(matrix, matrix.T)
+    torch.testing.assert_close(matrix.diagonal(), torch.ones(3, dtype=torch.float64))
+
+
+# --------------------------------------------------------------------------------------------- figures
+
+
+def white_lines(ax, orientation: str) -> list[float]:
+    """Positions of the thick white stage lines drawn on a heatmap."""
+    index = 0 if orientation == "v" else 1
+    return sorted(
+        float(np.asarray(line.get_xydata())[0, index])
+        for line in ax.lines
+        if line.get_color() == "white" and line.get_linewidth() > 1 and len(set(np.asarray(line.get_xydata())[:, index])) == 1
+    )
+
+
+def test_within_model_heatmaps_mark_resnet_stages_only(small_models):
+    vit, resnet = small_models
+    names_v, names_r = activations.layer_names(vit)[:8], activations.layer_names(resnet)
+    figure = F.within_model_heatmaps(
+        {"ViT": (torch.eye(len(names_v)), names_v), "ResNet": (torch.eye(len(names_r)), names_r)},
+        {"ResNet": "mean off-diagonal 0.00"},
+    )
+    ax_v, ax_r = figure.axes[0], figure.axes[1]
+    assert white_lines(ax_v, "v") == []
+    assert white_lines(ax_r, "v") == white_lines(ax_r, "h") == [5.0, 9.0, 13.0]
+    assert "mean off-diagonal" in ax_r.get_title()
+
+
+def test_cross_model_heatmap_draws_the_best_match_path():
+    names_x, names_y = [f"blocks.{i}" for i in range(5)], ["stem", "layer1.0", "layer2.0", "layer3.0"]
+    matrix = torch.rand(5, 4, generator=torch.Generator().manual_seed(0))
+    matches = structure.best_matches(matrix, dim=0)
+    figure = F.cross_model_heatmap(matrix, names_x, names_y, matches)
+    ax = figure.axes[0]
+    path = [line for line in ax.lines if line.get_marker() == "o"]
+    assert len(path) == 1
+    np.testing.assert_allclose(path[0].get_xdata(), matches.numpy() + 0.5)
+    np.testing.assert_allclose(path[0].get_ydata(), np.arange(4) + 0.5)
+    assert white_lines(ax, "h") == [2.0, 3.0]
+    with pytest.raises(ValueError, match="matches"):
+        F.cross_model_heatmap(matrix, names_x, names_y, matches[:2])
+
+
+def test_best_match_path_along_x_and_correspondence_plot():
+    figure, ax = F.style.new_figure()
+    F.best_match_path(ax, [2, 0, 1], along="x")
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [2.5, 0.5, 1.5])
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), [0.5, 1.5, 2.5])
+    with pytest.raises(ValueError, match="along"):
+        F.best_match_path(ax, [0], along="z")
+    matrix = torch.rand(9, 6, generator=torch.Generator().manual_seed(1))
+    summary = structure.correspondence(matrix, [str(i) for i in range(9)], [str(j) for j in range(6)])
+    figure = F.correspondence_plot(summary)
+    line = figure.axes[0].lines[0]
+    np.testing.assert_allclose(line.get_ydata(), summary["best_vit_depth"].numpy())
+    assert len(figure.axes[0].patches) == 2
+
+
+def test_paper_scale_model_normalises_its_input_offline():
+    model = structure.paper_scale_model("vit_tiny_patch16_224", pretrained=False)
+    assert not model.training and activations.architecture(model) == "vit"
+    (hook,) = model.patch_embed._forward_pre_hooks.values()
+    x = torch.rand(1, 3, 4, 4)
+    mean = torch.tensor(model.pretrained_cfg["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(model.pretrained_cfg["std"]).view(1, 3, 1, 1)
+    torch.testing.assert_close(hook(model.patch_embed, (x,))[0], (x - mean) / std)
+
+
+def test_resize_images():
+    small = torch.rand(2, 3, 32, 32)
+    big = structure.resize_images(small, 224)
+    assert big.shape == (2, 3, 224, 224)
+    assert big.min() >= small.min() and big.max() <= small.max()  # bilinear upsampling interpolates
+    constant = structure.resize_images(torch.full((1, 1, 8, 8), 0.25), 3)
+    torch.testing.assert_close(constant, torch.full((1, 1, 3, 3), 0.25))
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        structure.resize_images(torch.rand(3, 8, 8), 4)

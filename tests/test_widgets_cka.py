@@ -1,0 +1,80 @@
+"""Live views of chapters 4 and 5: every control redraws, and the figure changes with it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seelike import cka_demos
+from seelike.widgets import LiveFigure, figure_signature
+from seelike.widgets import cka_intro as views4
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEELIKE_CACHE", str(tmp_path))
+
+
+def assert_each_control_redraws(view: LiveFigure, changes: dict) -> None:
+    """Set each control in turn to a new value; each change must give a visibly different figure."""
+    assert isinstance(view, LiveFigure) and set(changes) == set(view.controls)
+    assert view.default_png.startswith(b"\x89PNG")
+    for name, value in changes.items():
+        before = figure_signature(view.figure)
+        assert view.controls[name].value != value, f"{name}: pick a value different from the default"
+        view.controls[name].value = value
+        assert figure_signature(view.figure) != before, f"changing {name} did not change the figure"
+
+
+def activation_pair(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    x = cka_demos.random_representation(n, 32, 0, decay=0.5).float()
+    y = torch.relu(x @ torch.randn(32, 16, generator=torch.Generator().manual_seed(1))) + 3.0
+    return x, y
+
+
+def test_invariance_view():
+    assert_each_control_redraws(views4.invariance_view(examples=128, features=16), {"kernel": "rbf", "examples": 64})
+
+
+def test_hsic_bias_view_recomputes_and_caches(tmp_path):
+    view = views4.hsic_bias_view(features=16, repeats=1, ns=(8, 16, 32))
+    assert_each_control_redraws(view, {"kernel": "rbf", "features": 64})
+    stored = len(list((tmp_path / "results").glob("*.pt")))
+    assert stored == 3
+    view.controls["features"].value = 16  # back to (rbf, 16), seen before: served from the cache
+    assert len(list((tmp_path / "results").glob("*.pt"))) == stored
+
+
+def test_minibatch_view():
+    x, y = activation_pair(512)
+    view = views4.minibatch_view(x, y, batch_sizes=(16, 64, 256))
+    assert view.controls["examples"].options == (256, 512)
+    assert_each_control_redraws(view, {"examples": 256})
+    with pytest.raises(ValueError, match="at least 1024"):
+        views4.minibatch_view(x, y, batch_sizes=(1024,))
+
+
+def test_float32_view():
+    x, y = activation_pair(128)
+    view = views4.float32_view(x, y, batch_size=128, offsets=(0.0, 30.0))
+    assert_each_control_redraws(view, {"scale": 0.001, "batch_size": 64})
+
+
+# --------------------------------------------------------------------------------------------- chapter 5
+
+
+def test_structure_view_every_control_and_cache(tmp_path):
+    from seelike import zoo
+    from seelike.widgets import cka as views5
+
+    models = {"vit": zoo.build("vit").eval(), "resnet": zoo.build("resnet").eval()}
+    images = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    view = views5.structure_view(models, images, family="blocks", example_options=(16, 32), batch_size=8)
+    assert view.controls["examples"].value == 32 and view.controls["model_b"].value == "resnet"
+    assert_each_control_redraws(view, {"model_a": "resnet", "model_b": "vit", "family": "mlp", "examples": 16})
+    stored = len(list((tmp_path / "results").glob("*.pt")))
+    assert stored == 5
+    view.controls["examples"].value = 32  # (resnet, vit, mlp, 32) was computed before: no new result
+    assert len(list((tmp_path / "results").glob("*.pt"))) == stored
+    with pytest.raises(ValueError, match="options"):
+        views5.structure_view(models, images, examples=20, example_options=(16, 32))
