@@ -22,8 +22,10 @@ Rows
   (the work per minibatch is identical) and marked with *.
 
 Columns
-- seconds: best of `--repeats` runs; × floor: that time over the floor's best time measured in the same
-  worker process right before it (side by side, so a loaded machine affects both alike).
+- wall s / CPU s: best of `--repeats` runs (wall clock / process CPU time); × floor: that time over the
+  floor's best time measured in the same worker process, alternating with it (side by side). With one
+  thread (the default) the ratio uses CPU time, which other processes on a shared machine disturb far less
+  than wall time; with more threads it uses wall time (idle OpenMP threads spin and inflate CPU time).
 - peak extra MB: rise of the worker's peak resident set (VmHWM, reset via /proc/self/clear_refs just before
   the call) above its resident set before the call (activations already mapped).
 - max |err|: against a float64 reference of the same estimator (features centred in float64, Song et al.'s
@@ -293,18 +295,20 @@ def worker(spec: dict) -> dict:
                 x.sum()
     if method == "reference":
         return reference_hsic(pool, spec)
-    result: dict = {"floor_seconds": [], "seconds": []}
+    result: dict = {"floor_seconds": [], "seconds": [], "floor_cpu": [], "cpu": []}
     with torch.inference_mode() if method != "ckatorch" else torch.no_grad():
         for repeat in range(spec["repeats"]):
             if spec["with_floor"]:
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 run_method("floor", pool, spec)
                 result["floor_seconds"].append(time.perf_counter() - start)
+                result["floor_cpu"].append(time.process_time() - start_cpu)
             before = resident_bytes("VmRSS")
             tracked = reset_peak_resident()
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             matrix = run_method(method, pool, spec)
             result["seconds"].append(time.perf_counter() - start)
+            result["cpu"].append(time.process_time() - start_cpu)
             if repeat == 0:
                 result["extra_mb"] = (resident_bytes("VmHWM") - before) / 2**20 if tracked else None
                 if matrix is not None:
@@ -342,6 +346,7 @@ def end_to_end(spec: dict) -> dict:
                 vit(batch)
                 resnet(batch)
 
+    clock = time.process_time if spec["threads"] == 1 else time.perf_counter
     times = {"forward": [], "forward_floor": [], "cka_matrix": []}
     for _ in range(spec["repeats"]):
         for key, fn in (
@@ -349,9 +354,9 @@ def end_to_end(spec: dict) -> dict:
             ("forward_floor", forward_and_floor),
             ("cka_matrix", lambda: cka_matrix(vit, resnet, images, batch_size=spec["batch"], progress=False)),
         ):
-            start = time.perf_counter()
+            start = clock()
             fn()
-            times[key].append(time.perf_counter() - start)
+            times[key].append(clock() - start)
     return {
         "times": times,
         "layers": [len(names_a), len(names_b)],
@@ -408,8 +413,13 @@ def main() -> None:
     parser.add_argument("--layers-y", type=int, default=16)
     parser.add_argument("--dmin", type=int, default=38_000)
     parser.add_argument("--dmax", type=int, default=65_000)
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in every worker")
-    parser.add_argument("--repeats", type=int, default=2, help="timing repeats of the fast methods")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch.set_num_threads in every worker (1: ratios from CPU time)",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timing repeats of the fast methods")
     parser.add_argument("--slow-batches", type=int, default=2, help="minibatches run by torch-cka/ckatorch")
     parser.add_argument("--memory-n", type=int, nargs=2, default=(1024, 8192))
     parser.add_argument("--e2e-n", type=int, default=2048)
@@ -500,16 +510,21 @@ def main() -> None:
         f"N={args.n:,}, minibatch {args.batch}, float32 activations, CPU, {args.threads} threads, "
         f"torch {torch.__version__}\n"
     )
-    print("| method | seconds | × floor | peak extra MB | max abs err | err +30 | err ×1e-3 |")
-    print("|---|---|---|---|---|---|---|")
+    clock = "CPU" if args.threads == 1 else "wall"
+    print(
+        f"| method | wall s | CPU s | × floor ({clock}) | peak extra MB | max abs err | err +30 | err ×1e-3 |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for method in args.methods:
         result = results[method]
         if "error" in result:
-            print(f"| {LABELS[method]} | {result['error']} | | | | | |")
+            print(f"| {LABELS[method]} | {result['error']} | | | | | | |")
             continue
         scale_to_full = minibatches / result["minibatches"]
         seconds = min(result["seconds"]) * scale_to_full
-        ratio = min(result["seconds"]) / min(result["floor_seconds"])
+        cpu = min(result["cpu"]) * scale_to_full
+        key, floor_key = ("cpu", "floor_cpu") if args.threads == 1 else ("seconds", "floor_seconds")
+        ratio = min(result[key]) / min(result[floor_key])
         star = "*" if scale_to_full != 1 else ""
         extra = result.get("extra_mb")
         err_main = (
@@ -525,7 +540,7 @@ def main() -> None:
             entry = stress[label].get(method, {"error": "skipped"})
             errs.append(max_error(entry, combine_reference(stress[label]["reference"], 2)))
         print(
-            f"| {LABELS[method]} | {seconds:.1f}{star} | {ratio:.2f} | "
+            f"| {LABELS[method]} | {seconds:.1f}{star} | {cpu:.1f}{star} | {ratio:.2f} | "
             f"{'n/a' if extra is None else f'{extra:,.0f}'} | {err_main} | {errs[0]} | {errs[1]} |"
         )
     print("\n* measured on", args.slow_batches, "minibatch(es) and scaled to N; × floor is per minibatch.\n")
@@ -547,7 +562,7 @@ def main() -> None:
             f"\nend to end ({weights} zoo ViT vs ResNet, {e2e['layers'][0]}×{e2e['layers'][1]} layers, "
             f"N={args.e2e_n:,} Fashion-MNIST test images, minibatch {args.batch}):\n"
         )
-        print("| forwards | forwards + floor Grams | cka_matrix | × (forwards + floor) |")
+        print(f"| forwards ({clock}) | forwards + floor Grams | cka_matrix | × (forwards + floor) |")
         print("|---|---|---|---|")
         print(f"| {t['forward']:.2f} s | {t['forward_floor']:.2f} s | {t['cka_matrix']:.2f} s | "
               f"{t['cka_matrix'] / t['forward_floor']:.2f} |")  # fmt: skip

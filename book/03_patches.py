@@ -126,8 +126,7 @@ print("variance explained by each component, largest to smallest:", [round(v, 3)
 print(f"by the first 4 of 16: {explained[:4].sum().item():.2f}")
 
 # %%
-filter_sets = {"zoo vit (4×4 grey)": filters}
-views.patch_filters_view(filter_sets, count=32)
+views.patch_filters_view({"zoo vit (4×4 grey)": filters}, count=32)
 
 # %% [markdown]
 # At paper scale (online only: the weights are downloaded from the Hugging Face hub) the same view shows the
@@ -136,8 +135,7 @@ views.patch_filters_view(filter_sets, count=32)
 # %%
 if zoo.is_online():
     paper_vit, _ = zoo.load_timm("vit_base_patch16_224.augreg_in21k")
-    filter_sets["ViT-B/16 (16×16 colour)"] = patches.patch_embedding_filters(paper_vit)
-    display(views.patch_filters_view({"ViT-B/16 (16×16 colour)": filter_sets["ViT-B/16 (16×16 colour)"]}, count=32))
+    display(views.patch_filters_view({"ViT-B/16 (16×16 colour)": patches.patch_embedding_filters(paper_vit)}, count=32))
 else:
     paper_vit = None
     print("Offline: paper-scale ViT-B/16 filters skipped (run this chapter online, e.g. in Colab).")

@@ -77,7 +77,7 @@ representations = {
     "ResNet layer2.1": activations.collect(resnet, ["layer2.1"], sample)["layer2.1"],
 }
 grams = {name: cka.centred_gram(values) for name, values in representations.items()}
-similarity_to_pixels = {name: cka.linear_cka(sample, values) for name, values in representations.items()}
+similarity_to_pixels = {name: cka.linear_cka(sample, representations[name]) for name in ("ViT blocks.1", "ResNet layer2.1")}
 figures.gram_matrices(grams, test_labels[chosen], data.FASHION_MNIST_CLASSES, similarity_to_pixels)
 
 # %% [markdown]

@@ -40,10 +40,12 @@
 # images: 1,800, 6,000 and 18,000 images, each subset inside the next. Every one of them takes exactly as many
 # optimisation steps as `vit` (2,345 steps of 128 images), so they differ in *how much data* they saw, not
 # in how long they trained: `vit-data3` passes over its 1,800 images about 167 times. Two more details
-# matter for reading the results. All four ViTs start from **the same random initialisation** (seed 0), and
-# in that initialisation two heads of blocks 0 and 1 are made local on purpose (a "mimetic" initialisation
-# {cite}`trockman2023mimetic`, chapter 0), which training is free to undo. We therefore also measure the
-# shared starting point, the untrained network, as a floor for every comparison.
+# matter for reading the results. All four ViTs start from **the same random initialisation** (seed 0). And
+# in that initialisation two heads in each of blocks 0 and 1 are made local on purpose, a "mimetic"
+# initialisation {cite}`trockman2023mimetic`: their query and key weights start equal, so a token first
+# attends to tokens with similar position embeddings, which are its neighbours. Training is free to undo
+# this. We therefore also measure the shared starting point, the untrained network, as a floor for every
+# comparison.
 
 # %%
 # Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).

@@ -54,7 +54,10 @@ def test_equal_content_gives_equal_key_and_any_change_a_new_one():
     model, images = tiny_model(), torch.rand(8, 1, 8, 8)
     base = cache_key("m", model, images, ("a", "b"), {"batch_size": 4, "unbiased": True})
     # Equal content in different objects: same key (a deep copy, a cloned tensor, dict order).
-    assert cache_key("m", copy.deepcopy(model), images.clone(), ("a", "b"), {"unbiased": True, "batch_size": 4}) == base
+    assert (
+        cache_key("m", copy.deepcopy(model), images.clone(), ("a", "b"), {"unbiased": True, "batch_size": 4})
+        == base
+    )
     changed_weight = copy.deepcopy(model)
     with torch.no_grad():
         changed_weight[0].weight[0, 0, 0, 0] += 1e-6
@@ -109,7 +112,9 @@ def test_key_is_stable_across_processes():
         "import torch; from seelike.cache import cache_key; "
         "print(cache_key('x', torch.arange(6.0).reshape(2, 3), {'b': [1, 2.5, None], 'a': 'y'}))"
     )
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    other = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert other == cache_key("x", torch.arange(6.0).reshape(2, 3), {"a": "y", "b": [1, 2.5, None]})
 
 

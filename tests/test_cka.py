@@ -315,3 +315,23 @@ def test_constant_layer_gives_nan_row_with_named_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cka.MinibatchCKA(1).update([torch.randn(8, 3)])  # no warning for ordinary input
+
+
+def test_precision_survives_an_outlying_first_example():
+    # Centring on the minibatch mean (not on one example) keeps the +30 cancellation away even when one
+    # example is 20 times further from the mean than the others.
+    g = torch.Generator().manual_seed(3)
+    n = 128
+    base = torch.randn(n, 8, generator=g, dtype=torch.float64)
+    x = base @ torch.randn(8, 20000, generator=g, dtype=torch.float64) / 3 + torch.randn(
+        n, 20000, generator=g
+    )
+    y = torch.relu(base[:, :4] @ torch.randn(4, 15000, generator=g, dtype=torch.float64)) + torch.randn(
+        n, 15000
+    )
+    x[0] *= 20
+    y[0] *= 20
+    xs, ys = [(x + 30).float()], [(y + 30).float()]
+    engine = cka.MinibatchCKA(1, 1)
+    engine.update(xs, ys)
+    assert abs(engine.compute().item() - _reference_minibatch_cka(xs, ys, n).item()) <= 1e-6

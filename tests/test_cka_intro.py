@@ -110,10 +110,13 @@ def test_naive_formula_agrees_in_float64_and_fails_in_float32_with_an_offset():
     # the references are float64 CKA of the float32-rounded inputs: at offset 0 that rounding is harmless
     assert result["reference"][0].item() == pytest.approx(reference, abs=1e-6)
     assert abs(result["naive_float64"] - result["reference"]).max() < 1e-6  # float64 cancels ~1e-7 here
-    assert abs(result["naive_float32"][1] - result["reference"][1]) > 0.1, "float32 centring after the Gram fails"
+    assert abs(result["naive_float32"][1] - result["reference"][1]) > 0.1, (
+        "float32 centring after the Gram fails"
+    )
     assert (result["minibatch_cka"] - result["reference_unbiased"]).abs().max() < 1e-6
     with_cache = cka_demos.offset_failure(x, y, [0.0], scale=1.0)
     assert with_cache["naive_float32"][0].item() == pytest.approx(with_cache["reference"][0].item(), abs=1e-5)
+
 
 # --------------------------------------------------------------------------------------------- figures
 
@@ -146,7 +149,7 @@ def test_gram_matrices_figure_outlines_classes_and_checks_shapes():
     labels = torch.tensor([0] * 4 + [1] * 4 + [2] * 4)
     grams = {"x": cka.centred_gram(x), "y": cka.centred_gram(y)}
     figure = F.gram_matrices(grams, labels, ["a", "b", "c"], {"y": 0.5})
-    assert len(figure.axes) == 2 and "0.50" in figure.axes[1].get_title()
+    assert len(figure.axes) == 2 and "CKA with x: 0.50" in figure.axes[1].get_title()
     assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="one size"):
         F.gram_matrices({"x": torch.eye(3), "y": torch.eye(4)})

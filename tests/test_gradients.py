@@ -155,3 +155,11 @@ def test_residual_branch_norms_match_a_manual_block_computation(fashion_test):
 def test_residual_branch_norms_refuse_a_plain_network(fashion_test):
     with pytest.raises(ValueError, match="no skip connection"):
         gradients.residual_branch_norms(zoo.build("plainnet").eval(), fashion_test[0][:4])
+
+
+def test_trained_resnet_branches_are_switched_on(fashion_test):
+    """After training no branch is zero any more: every ratio is finite (skipped until resnet is trained)."""
+    if "resnet" not in zoo.read_manifest()["models"]:
+        pytest.skip("zoo resnet not trained yet: python -m seelike.train resnet")
+    result = gradients.residual_branch_norms(zoo.load("resnet"), fashion_test[0][:64])
+    assert np.all(result["branch"] > 0) and np.all(np.isfinite(result["ratio"]))

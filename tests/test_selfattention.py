@@ -131,3 +131,17 @@ def test_attention_entropy_closed_forms():
     )
     one_hot = torch.eye(4)
     torch.testing.assert_close(selfattention.attention_entropy(one_hot), torch.zeros(4, dtype=torch.float64))
+
+
+def test_trained_vit_ignores_shuffled_patches_only_without_positions(fashion_test):
+    """The chapter's claim on the trained zoo ViT (skipped until it is trained)."""
+    if "vit" not in zoo.read_manifest()["models"]:
+        pytest.skip("zoo vit not trained yet: python -m seelike.train vit")
+    vit = zoo.load("vit").double()
+    images = fashion_test[0][:8].double()
+    permutation = torch.randperm(49, generator=torch.Generator().manual_seed(0))
+    shuffled = patches.shuffle_patches(images, 4, permutation)
+    without = [selfattention.class_probabilities(vit, x, positions=False) for x in (images, shuffled)]
+    torch.testing.assert_close(without[0], without[1], atol=1e-12, rtol=0)
+    with_positions = [selfattention.class_probabilities(vit, x, positions=True) for x in (images, shuffled)]
+    assert (with_positions[0] - with_positions[1]).abs().max() > 0.1

@@ -63,6 +63,10 @@ def test_vit_norms_match_a_hand_run_forward(images):
     torch.testing.assert_close(stats.ratio, stream / branch, rtol=1e-5, atol=0)
     assert stats.num_prefix_tokens == 1 and stats.has_skip.all() and stats.num_images == 6
     assert ((stats.cosine >= -1) & (stats.cosine <= 1)).all()
+    cosines = stats.cosines()
+    assert set(cosines) == set(stats.averages()) == {"attention", "mlp", "attention-cls", "mlp-cls"}
+    torch.testing.assert_close(cosines["mlp"], stats.cosine[:, 1, 1:].mean(-1))
+    torch.testing.assert_close(cosines["attention-cls"], stats.cosine[:, 0, 0])
 
 
 def test_zeroed_vit_branch_gives_inf_ratio_and_nan_cosine(images):
@@ -161,3 +165,19 @@ def test_figure_marks_infinite_ratios(images):
     assert sum(text.get_text() == "∞" for text in view.figure.axes[1].texts) == 20
     assert any(text.get_text() == "∞" for text in view.figure.axes[2].texts)  # the averages panel
     assert figures.skip_norm_ratios  # re-exported
+
+
+def test_noskip_view_frames_the_removed_block():
+    from seelike import widgets
+
+    names = ["stem"] + [f"blocks.{b}.{part}" for b in range(3) for part in ("norm1", "attn")] + ["norm"]
+    matrices = {name: torch.eye(len(names)) for name in ("vit", "vit-noskip-1", "vit-noskip-2")}
+    removed = {"vit": None, "vit-noskip-1": 1, "vit-noskip-2": 2}
+    view = widgets.noskip_explorer(matrices, names, {"vit": 0.9, "vit-noskip-1": 0.8}, removed)
+    assert len([ax for ax in view.figure.axes if ax.get_title()]) == 3
+    view.controls["shown"].value = "vit-noskip-1"
+    panels = [ax for ax in view.figure.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["vit  (test acc. 90.0%)", "vit-noskip-1  (test acc. 80.0%)"]
+    vertical = [line.get_xdata() for line in panels[1].lines if line.get_linestyle() == "--"]
+    dashed = sorted({x[0] for x in vertical if x[0] == x[1]})
+    assert dashed == [3, 5]  # blocks.1 spans layers 3 and 4

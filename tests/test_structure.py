@@ -34,7 +34,14 @@ def test_stage_boundaries_of_the_zoo_resnet_and_other_namings(small_models):
     assert boundaries == [5, 9, 13]
     assert [names[b].split(".")[0] for b in boundaries] == ["layer2", "layer3", "layer4"]
     assert structure.stage_boundaries(activations.layer_names(vit)) == []
-    v2 = ["stem", "stages.0.blocks.0.norm2", "stages.0.blocks.0", "stages.1.blocks.0.norm2", "stages.1.blocks.0", "norm"]
+    v2 = [
+        "stem",
+        "stages.0.blocks.0.norm2",
+        "stages.0.blocks.0",
+        "stages.1.blocks.0.norm2",
+        "stages.1.blocks.0",
+        "norm",
+    ]
     assert structure.stage_boundaries(v2) == [3]
     assert structure.stage_of("layer3.1.act1") == "layer3" and structure.stage_of("stem") == "stem"
 
@@ -66,14 +73,25 @@ def test_best_matches_and_relative_depth():
     matrix = torch.tensor([[0.1, 0.9, 0.2], [0.8, 0.1, 0.3]])
     assert structure.best_matches(matrix, dim=0).tolist() == [1, 0, 1]
     assert structure.best_matches(matrix, dim=1).tolist() == [1, 0]
-    torch.testing.assert_close(structure.relative_depth([0, 2, 4], 5), torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        structure.relative_depth([0, 2, 4], 5), torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    )
     with pytest.raises(ValueError, match="dim"):
         structure.best_matches(matrix, dim=2)
 
 
 def test_correspondence_counts_with_exact_boundaries():
     # 13 ViT layers (depth i/12), 8 ResNet layers; ResNet layer j's best ViT layer is chosen by hand.
-    best = [0, 3, 1, 4, 3, 7, 8, 12]  # lower half (j < 3.5): 0, 3, 1, 4 → 3 of 4 within depth 1/4 (3/12 = 1/4)
+    best = [
+        0,
+        3,
+        1,
+        4,
+        3,
+        7,
+        8,
+        12,
+    ]  # lower half (j < 3.5): 0, 3, 1, 4 → 3 of 4 within depth 1/4 (3/12 = 1/4)
     matrix = torch.full((13, 8), 0.1, dtype=torch.float64)
     for j, i in enumerate(best):
         matrix[i, j] = 0.5 + 0.01 * j
@@ -104,9 +122,13 @@ def test_model_cka_is_cached_and_equals_the_engine(small_models, tmp_path):
         assert forwards == {"vit": 2, "resnet": 2}, "a cached comparison must not run the models"
         torch.testing.assert_close(first[0], second[0], rtol=0, atol=0)
         assert first[1:] == second[1:] == (layers_a, layers_b)
-        direct = activations.cka_matrix(vit, resnet, images(), layers_a, layers_b, batch_size=8, progress=False)
+        direct = activations.cka_matrix(
+            vit, resnet, images(), layers_a, layers_b, batch_size=8, progress=False
+        )
         torch.testing.assert_close(first[0], direct[0], rtol=0, atol=0)
-        structure.model_cka(vit, resnet, images(), layers_a, layers_b, batch_size=4)  # new setting: recomputed
+        structure.model_cka(
+            vit, resnet, images(), layers_a, layers_b, batch_size=4
+        )  # new setting: recomputed
         assert forwards == {"vit": 8, "resnet": 8}
         structure.model_cka(vit, resnet, images(), layers_a, layers_b, batch_size=8, use_cache=False)
         assert forwards == {"vit": 10, "resnet": 10}
@@ -117,7 +139,9 @@ def test_model_cka_is_cached_and_equals_the_engine(small_models, tmp_path):
 
 def test_model_cka_within_one_model_is_symmetric_with_unit_diagonal(small_models):
     vit, _ = small_models
-    matrix, names_a, names_b = structure.model_cka(vit, None, images(), ["blocks.0", "blocks.2", "norm"], batch_size=8)
+    matrix, names_a, names_b = structure.model_cka(
+        vit, None, images(), ["blocks.0", "blocks.2", "norm"], batch_size=8
+    )
     assert names_a == names_b == ["blocks.0", "blocks.2", "norm"]
     torch.testing.assert_close(matrix, matrix.T)
     torch.testing.assert_close(matrix.diagonal(), torch.ones(3, dtype=torch.float64))
@@ -132,7 +156,9 @@ def white_lines(ax, orientation: str) -> list[float]:
     return sorted(
         float(np.asarray(line.get_xydata())[0, index])
         for line in ax.lines
-        if line.get_color() == "white" and line.get_linewidth() > 1 and len(set(np.asarray(line.get_xydata())[:, index])) == 1
+        if line.get_color() == "white"
+        and line.get_linewidth() > 1
+        and len(set(np.asarray(line.get_xydata())[:, index])) == 1
     )
 
 
@@ -179,22 +205,29 @@ def test_best_match_path_along_x_and_correspondence_plot():
     assert len(figure.axes[0].patches) == 2
 
 
-def test_paper_scale_model_normalises_its_input_offline():
+def test_paper_scale_model_resizes_and_normalises_its_input_offline():
     model = structure.paper_scale_model("vit_tiny_patch16_224", pretrained=False)
     assert not model.training and activations.architecture(model) == "vit"
     (hook,) = model.patch_embed._forward_pre_hooks.values()
-    x = torch.rand(1, 3, 4, 4)
     mean = torch.tensor(model.pretrained_cfg["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(model.pretrained_cfg["std"]).view(1, 3, 1, 1)
-    torch.testing.assert_close(hook(model.patch_embed, (x,))[0], (x - mean) / std)
+    full = torch.rand(2, 3, 224, 224)
+    torch.testing.assert_close(hook(model.patch_embed, (full,))[0], (full - mean) / std)
+    small = torch.full((2, 3, 32, 32), 0.25)
+    resized = hook(model.patch_embed, (small,))[0]
+    assert resized.shape == (2, 3, 224, 224)
+    torch.testing.assert_close(resized, ((torch.full_like(full, 0.25) - mean) / std))
+    with torch.inference_mode():
+        assert model(torch.rand(1, 3, 32, 32)).shape == (1, 1000)
 
 
-def test_resize_images():
-    small = torch.rand(2, 3, 32, 32)
-    big = structure.resize_images(small, 224)
-    assert big.shape == (2, 3, 224, 224)
-    assert big.min() >= small.min() and big.max() <= small.max()  # bilinear upsampling interpolates
-    constant = structure.resize_images(torch.full((1, 1, 8, 8), 0.25), 3)
-    torch.testing.assert_close(constant, torch.full((1, 1, 3, 3), 0.25))
-    with pytest.raises(ValueError, match="N, C, H, W"):
-        structure.resize_images(torch.rand(3, 8, 8), 4)
+def test_submatrix_selects_by_name():
+    matrix = torch.arange(12.0).reshape(3, 4)
+    out = structure.submatrix(matrix, ["a", "b", "c"], ["w", "x", "y", "z"], ["c", "a"], ["x", "z"])
+    torch.testing.assert_close(out, torch.tensor([[9.0, 11.0], [1.0, 3.0]]))
+    square = torch.arange(9.0).reshape(3, 3)
+    torch.testing.assert_close(
+        structure.submatrix(square, "abc", "abc", ["b", "c"]), torch.tensor([[4.0, 5.0], [7.0, 8.0]])
+    )
+    with pytest.raises(KeyError, match="'q'"):
+        structure.submatrix(matrix, ["a", "b", "c"], ["w", "x", "y", "z"], ["q"], ["w"])

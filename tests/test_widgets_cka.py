@@ -33,7 +33,9 @@ def activation_pair(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_invariance_view():
-    assert_each_control_redraws(views4.invariance_view(examples=128, features=16), {"kernel": "rbf", "examples": 64})
+    assert_each_control_redraws(
+        views4.invariance_view(examples=128, features=16), {"kernel": "rbf", "examples": 64}
+    )
 
 
 def test_hsic_bias_view_recomputes_and_caches(tmp_path):
@@ -71,7 +73,9 @@ def test_structure_view_every_control_and_cache(tmp_path):
     images = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     view = views5.structure_view(models, images, family="blocks", example_options=(16, 32), batch_size=8)
     assert view.controls["examples"].value == 32 and view.controls["model_b"].value == "resnet"
-    assert_each_control_redraws(view, {"model_a": "resnet", "model_b": "vit", "family": "mlp", "examples": 16})
+    assert_each_control_redraws(
+        view, {"model_a": "resnet", "model_b": "vit", "family": "mlp", "examples": 16}
+    )
     stored = len(list((tmp_path / "results").glob("*.pt")))
     assert stored == 5
     view.controls["examples"].value = 32  # (resnet, vit, mlp, 32) was computed before: no new result

@@ -168,3 +168,13 @@ def test_less_data_gives_fewer_local_heads(fashion_test):
     _trained("vit-data3")
     images = fashion_test[0][:500]
     assert _local_heads("vit-data3", images)[0] < _local_heads("vit", images)[0]
+
+
+@pytest.mark.parametrize("name", ["resnet", "plainnet"])
+def test_fresh_convnets_pass_signal_and_gradient(name):
+    # A plain net with timm's zero-initialised last BN scale outputs zeros from every block and never trains.
+    model = zoo.build(name)
+    logits = model(torch.rand(8, 1, 28, 28))
+    assert logits.std(dim=0).sum().item() > 0  # outputs depend on the input
+    torch.nn.functional.cross_entropy(logits, torch.arange(8)).backward()
+    assert model.conv1.weight.grad.abs().sum().item() > 0

@@ -36,7 +36,7 @@ def strip(notebook: nbformat.NotebookNode) -> None:
             if output.output_type in ("display_data", "execute_result"):
                 data = {k: v for k, v in output.data.items() if k in KEEP_MIME}
                 text = data.get("text/plain", "")
-                if not data or text.startswith(("<Figure", "<LiveFigure", "VBox(", "HBox(")):
+                if not data or text.startswith(("<Figure", "<BookFigure", "<LiveFigure", "VBox(", "HBox(")):
                     continue
                 output.data = data
                 output.metadata = {}

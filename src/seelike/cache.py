@@ -1,9 +1,9 @@
 """On-disk cache of expensive results (CKA matrices and the like), keyed by everything that produced them.
 
-A result is stored under a stable hash of its *key parts*: the models (architecture, weights, hooks, train/eval
-mode), the images (their bytes), the layer names and every setting. The same inputs in a new process give
-the same key, so rerunning a notebook cell or moving a widget back to an earlier value loads the result
-instead of recomputing it; any change to a weight, an image or a setting gives a new key.
+A result is stored under a stable hash of its *key parts*: the models (architecture, weights, hooks,
+train/eval mode), the images (their bytes), the layer names and every setting. The same inputs in a new
+process give the same key, so rerunning a notebook cell or moving a widget back to an earlier value loads
+the result instead of recomputing it; any change to a weight, an image or a setting gives a new key.
 
     matrix, names_a, names_b = cached(
         ("cka_matrix", model_a, model_b, images, layers_a, layers_b, {"batch_size": 256}),
@@ -142,7 +142,9 @@ def _check_storable(value: Any, where: str = "result") -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, (str, int)):
-                raise TypeError(f"{where}: dict keys must be str or int to be cached, got {type(key).__name__}")
+                raise TypeError(
+                    f"{where}: dict keys must be str or int to be cached, got {type(key).__name__}"
+                )
             _check_storable(item, f"{where}[{key!r}]")
         return
     raise TypeError(
@@ -177,7 +179,9 @@ def cached(
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # a truncated or foreign file: recompute rather than fail
-            warnings.warn(f"ignoring unreadable cache file {path} ({type(error).__name__}: {error})", stacklevel=2)
+            warnings.warn(
+                f"ignoring unreadable cache file {path} ({type(error).__name__}: {error})", stacklevel=2
+            )
     value = compute()
     _check_storable(value)
     folder.mkdir(parents=True, exist_ok=True)

@@ -21,12 +21,16 @@ How `MinibatchCKA` computes it, fast and to ~1e-8 of a float64 reference:
    every example's features (that changes K by X m1ᵀ + 1mᵀXᵀ + |m|²11ᵀ). The tests check this.
 2. Hence the features may be centred before the Gram at no cost in correctness, and must be for accuracy:
    with activations offset by +30, the float32 Gram of the raw features loses ~1e-5 of the CKA to
-   cancellation. Each layer is centred on its minibatch mean (one GEMV + one subtraction, float32) and its
-   Gram is computed once, in float32 (TF32 disabled on CUDA), as upper-triangular row-block products, which
-   costs about 75–80% of the full X Xᵀ at b = 256.
+   cancellation. Each layer is centred on its minibatch mean (one GEMV, float32; the mean rather than, say,
+   the first example, so that one outlying example cannot bring the cancellation back) and its Gram is
+   computed once with float32 products (TF32 disabled on CUDA). On CPU the features go in chunks of a few
+   thousand columns: each chunk is centred into a small reused buffer (a whole centred copy would cost a
+   third of a Gram in page faults alone), only the upper triangle of its Gram is computed, in row blocks
+   (62–75% of the flops at b = 256), and chunk Grams are summed in float64. Together this costs about
+   0.9–1.0× a plain float32 X Xᵀ, i.e. the centring is paid for by the skipped triangle.
 3. U-centring happens in float64; each layer becomes one float64 vector (the strict upper triangle of U(K),
    scaled by sqrt(2 / (n(n−3)))), and a single matmul gives the HSIC of every layer pair; sums stay in
-   float64. Memory is O((Lx + Ly) · b²), whatever the number of images.
+   float64. Memory is O((Lx + Ly) · b² + b · 4096), whatever the number of images.
 
 A layer whose features are constant over the examples has self-HSIC exactly zero (the centring reference
 is snapped to the example values for constant columns, so they become exact zeros); its CKA row is NaN and
@@ -55,8 +59,11 @@ __all__ = [
     "u_centre",
 ]
 
-# Rows per block of the upper-triangular Gram on CPU: row block i is multiplied with rows i·b.. only.
-GRAM_BLOCK_ROWS = 128
+# CPU Gram layout: features in chunks of GRAM_CHUNK_ELEMENTS // n columns (a 4 MB float32 buffer), each
+# chunk's upper triangle in row blocks (row block i times rows i·b..) of GRAM_BLOCK_ROWS rows; None means
+# 64 per torch thread (smaller blocks save flops, but each thread needs enough rows to stay efficient).
+GRAM_CHUNK_ELEMENTS = 2**20
+GRAM_BLOCK_ROWS: int | None = None
 
 
 # --------------------------------------------------------------------------------------------- checks
@@ -231,66 +238,74 @@ def _ieee_float32_matmul(device: torch.device) -> Iterator[None]:
 
 
 class _Workspace:
-    """A reusable buffer for centred activations.
-
-    A fresh 50 MB allocation costs about a third of a Gram matrix in page faults, so the buffer is kept
-    between layers and minibatches; it grows to 1.5× what is asked, so layers of increasing width do not
-    each trigger a new allocation.
-    """
-
-    GROWTH = 1.5
+    """A reusable buffer for one chunk of centred activations (n × a few thousand features)."""
 
     def __init__(self) -> None:
         self.buffer: torch.Tensor | None = None
 
-    def get(self, shape: tuple[int, int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        numel = shape[0] * shape[1]
+    def get(self, numel: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         b = self.buffer
         if b is None or b.dtype != dtype or b.device != device or b.numel() < numel:
             self.buffer = None  # release the old buffer before allocating the new one
-            self.buffer = b = torch.empty(int(numel * self.GROWTH), dtype=dtype, device=device)
-        return b[:numel].view(shape)
+            self.buffer = b = torch.empty(numel, dtype=dtype, device=device)
+        return b[:numel]
+
+
+def _centring_reference(x: torch.Tensor) -> torch.Tensor:
+    """(1, d) reference to subtract from every example: the minibatch mean (one GEMV), snapped to the
+    first example's value wherever the mean is within rounding of it. Any reference gives the same HSIC₁;
+    the mean keeps the float32 Gram well conditioned, and the snap makes constant columns exact zeros."""
+    n = x.shape[0]
+    mean = torch.mm(torch.full((1, n), 1.0 / n, dtype=x.dtype, device=x.device), x)
+    first = x[:1]
+    tolerance = (2 * n * torch.finfo(x.dtype).eps) * first.abs()
+    return torch.where((mean - first).abs() <= tolerance, first, mean)
 
 
 def centred_gram(x: torch.Tensor, workspace: _Workspace | None = None) -> torch.Tensor:
-    """Gram matrix of minibatch-centred features, computed once, in float32 (float64 if x is float64).
+    """Gram matrix of minibatch-centred features: float32 products (float64 for float64 input), float64 sums.
 
     The features are centred on their minibatch mean (HSIC₁ is exactly invariant to this; it removes the
-    cancellation that a large common offset causes in float32). For constant columns the reference is the
-    examples' common value itself, so a constant layer gives an exactly zero Gram. On CPU only the upper
-    triangle is computed, in row blocks of `GRAM_BLOCK_ROWS`; the lower triangle of the result is then
-    filled by symmetry.
+    cancellation that a large common offset causes in float32); for constant columns the reference is the
+    examples' common value, so a constant layer gives an exactly zero Gram. On CPU the features are
+    processed in chunks of `GRAM_CHUNK_ELEMENTS // n` columns: each chunk is centred into a small reusable
+    buffer (no copy of the whole activation, no page faults), only the upper triangle of its Gram is
+    computed (row blocks, see `GRAM_BLOCK_ROWS`), and chunk Grams are summed in float64. On CUDA the centred
+    copy is made whole and multiplied once, with TF32 disabled.
 
     Args:
         x: (n, ...) activations of one minibatch (any float dtype, any device); flattened per example.
-        workspace: optional reusable buffer (MinibatchCKA keeps one).
+        workspace: optional reusable chunk buffer (MinibatchCKA keeps one).
 
     Returns:
-        (n, n) symmetric Gram matrix, float32 (float64 for float64 input), on x's device.
+        (n, n) symmetric float64 Gram matrix on x's device.
     """
     x = _flatten(x, "activations")
     if x.dtype not in (torch.float32, torch.float64):
         x = x.float()
-    n = x.shape[0]
     if not x.is_contiguous():
         x = x.contiguous()
-    mean = torch.mm(torch.full((1, n), 1.0 / n, dtype=x.dtype, device=x.device), x)  # GEMV: one pass
-    first = x[:1]
-    # Snap the reference to the first example's value where the mean is within rounding of it: any
-    # reference vector gives the same HSIC, and constant columns then centre to exact zeros.
-    tolerance = (2 * n * torch.finfo(x.dtype).eps) * first.abs()
-    reference = torch.where((mean - first).abs() <= tolerance, first, mean)
-    centred = (workspace or _Workspace()).get(tuple(x.shape), x.dtype, x.device)
-    torch.sub(x, reference, out=centred)
-    with _ieee_float32_matmul(x.device):
-        if x.device.type != "cpu" or n <= GRAM_BLOCK_ROWS:
-            return centred @ centred.T
-        gram = torch.empty(n, n, dtype=x.dtype, device=x.device)
-        for start in range(0, n, GRAM_BLOCK_ROWS):
-            stop = min(start + GRAM_BLOCK_ROWS, n)
-            torch.mm(centred[start:stop], centred[start:].T, out=gram[start:stop, start:])
-        upper = torch.triu(gram)
-        return upper + torch.triu(gram, 1).T
+    n, d = x.shape
+    reference = _centring_reference(x)
+    if x.device.type != "cpu":
+        with _ieee_float32_matmul(x.device):
+            centred = x - reference
+            return (centred @ centred.T).double()
+    width = max(1, min(d, GRAM_CHUNK_ELEMENTS // n))
+    buffer = (workspace or _Workspace()).get(n * width, x.dtype, x.device)
+    rows = GRAM_BLOCK_ROWS or 64 * torch.get_num_threads()
+    blocks = [(start, min(start + rows, n)) for start in range(0, n, rows)]
+    chunk_gram = torch.zeros(n, n, dtype=x.dtype)  # only its upper block triangle is ever written
+    total = torch.zeros(n, n, dtype=torch.float64)
+    for column in range(0, d, width):
+        w = min(width, d - column)
+        centred = buffer[: n * w].view(n, w)
+        torch.sub(x[:, column : column + w], reference[:, column : column + w], out=centred)
+        for start, stop in blocks:
+            torch.mm(centred[start:stop], centred[start:].T, out=chunk_gram[start:stop, start:])
+        total += chunk_gram
+    upper = torch.triu(total)
+    return upper + torch.triu(total, 1).T
 
 
 def u_centre(gram: torch.Tensor) -> torch.Tensor:
@@ -384,7 +399,7 @@ class MinibatchCKA:
             name: the layer's name for error messages.
 
         Returns:
-            (n, n) float32 (or float64) Gram matrix.
+            (n, n) float64 Gram matrix.
         """
         if activations.shape[0] < 4:
             _check_min_examples(activations.shape[0], 4, f"layer {name!r}")
@@ -392,9 +407,7 @@ class MinibatchCKA:
         if not bool(torch.isfinite(gram).all()):
             if not bool(torch.isfinite(activations).all()):
                 raise ValueError(f"layer {name!r}: activations contain NaN or inf values")
-            raise ValueError(
-                f"layer {name!r}: the Gram matrix overflows {gram.dtype} (activations too large)"
-            )
+            raise ValueError(f"layer {name!r}: the Gram matrix overflows (activations too large for float32)")
         return gram
 
     def update(self, xs: Sequence[torch.Tensor], ys: Sequence[torch.Tensor] | None = None) -> None:

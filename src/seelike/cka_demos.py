@@ -66,7 +66,9 @@ def random_representation(n: int, features: int, seed: int = 0, decay: float = 0
         raise ValueError(f"need n >= 1 and features >= 1, got n={n}, features={features}")
     generator = _generator(seed)
     if decay == 0:
-        return torch.randn(n, features, generator=generator, dtype=torch.float64)  # isotropic: no basis needed
+        return torch.randn(
+            n, features, generator=generator, dtype=torch.float64
+        )  # isotropic: no basis needed
     scales = torch.arange(1, features + 1, dtype=torch.float64) ** -decay
     basis = torch.linalg.qr(torch.randn(features, features, generator=generator, dtype=torch.float64)).Q
     return (torch.randn(n, features, generator=generator, dtype=torch.float64) * scales) @ basis
@@ -159,7 +161,11 @@ def cka_after_transforms(
 
 
 def cka_vs_condition_number(
-    condition_numbers: Sequence[float], n: int = 512, features: int = 64, kernel: str = "linear", seed: int = 0
+    condition_numbers: Sequence[float],
+    n: int = 512,
+    features: int = 64,
+    kernel: str = "linear",
+    seed: int = 0,
 ) -> dict[str, torch.Tensor]:
     """CKA(X, X A) for invertible maps A = U diag(s) Vᵀ whose singular values s run geometrically from 1 to
     1/κ; κ = 1 is an orthogonal map (times a constant).
@@ -244,8 +250,8 @@ def minibatch_size_effect(
 
     Returns:
         {"batch_size": (m,), "minibatch": summed-HSIC CKA (m,), "mean_unbiased": mean over minibatches of
-        per-minibatch unbiased CKA (m,), "mean_biased": the same with biased HSIC (m,), "full_unbiased": full-data
-        unbiased CKA (0-d), "full_biased": full-data biased CKA (0-d)}, float64.
+        per-minibatch unbiased CKA (m,), "mean_biased": the same with biased HSIC (m,), "full_unbiased":
+        full-data unbiased CKA (0-d), "full_biased": full-data biased CKA (0-d)}, float64.
     """
     if len(x) != len(y):
         raise ValueError(f"x and y must hold the same examples, got {len(x)} and {len(y)}")
@@ -318,14 +324,13 @@ def offset_failure(
         scale: factor applied to every activation first.
 
     Returns:
-        {"offset": (m,), "naive_float32": textbook Gram-space CKA in float32 (m,), "naive_float64": the same in
-        float64 (m,), "minibatch_cka": seelike.cka's MinibatchCKA on one minibatch (m,), "reference": biased
-        float64 CKA (m,), "reference_unbiased": unbiased float64 CKA (m,)}, all float64.
+        {"offset": (m,), "naive_float32": textbook Gram-space CKA in float32 (m,), "naive_float64": the same
+        in float64 (m,), "minibatch_cka": seelike.cka's MinibatchCKA on one minibatch (m,), "reference":
+        biased float64 CKA (m,), "reference_unbiased": unbiased float64 CKA (m,)}, all float64.
     """
     x, y = x.reshape(len(x), -1).double(), y.reshape(len(y), -1).double()
-    rows: dict[str, list[float]] = {
-        "naive_float32": [], "naive_float64": [], "minibatch_cka": [], "reference": [], "reference_unbiased": []
-    }  # fmt: skip
+    methods = ("naive_float32", "naive_float64", "minibatch_cka", "reference", "reference_unbiased")
+    rows: dict[str, list[float]] = {method: [] for method in methods}
     for offset in offsets:
         xs, ys = (scale * x + offset).float(), (scale * y + offset).float()
         rows["naive_float32"].append(naive_gram_cka(xs, ys, torch.float32))

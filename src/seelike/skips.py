@@ -74,6 +74,20 @@ class SkipNormStats:
                 result[f"{sublayer}-cls"] = self.stream_norm[:, index, 0] / self.branch_norm[:, index, 0]
         return result
 
+    def cosines(self) -> dict[str, torch.Tensor]:
+        """Per-block mean cos(z, f(z)), each (L,) float64, with the keys of `averages()`: the mean over the
+        spatial tokens per sublayer, and the CLS token's own ("...-cls") when there is one. NaN where a
+        branch is zero."""
+        prefix = self.num_prefix_tokens
+        result = {
+            name: self.cosine[:, index, prefix:].mean(dim=-1) for index, name in enumerate(self.sublayers)
+        }
+        if prefix:
+            result.update(
+                {f"{name}-cls": self.cosine[:, index, 0] for index, name in enumerate(self.sublayers)}
+            )
+        return result
+
 
 def _is_vit_block(module: nn.Module) -> bool:
     parts = ("norm1", "attn", "norm2", "mlp", "drop_path1", "drop_path2")

@@ -26,11 +26,12 @@ __all__ = [
     "layers_for",
     "mean_off_diagonal",
     "model_cka",
+    "ResizeNormalize",
     "paper_scale_model",
     "relative_depth",
-    "resize_images",
     "stage_boundaries",
     "stage_of",
+    "submatrix",
 ]
 
 # Layer families offered by chapter 5 (name shown → `layer_names` family per architecture). ResNets have no
@@ -120,6 +121,32 @@ def mean_off_diagonal(matrix: torch.Tensor) -> float:
     return float(off / (n * (n - 1)))
 
 
+def submatrix(
+    matrix: torch.Tensor,
+    names_x: Sequence[str],
+    names_y: Sequence[str],
+    keep_x: Sequence[str],
+    keep_y: Sequence[str] | None = None,
+) -> torch.Tensor:
+    """The rows named `keep_x` and columns named `keep_y` (default: `keep_x`) of a CKA matrix, in that order.
+
+    Args:
+        matrix: (len(names_x), len(names_y)) CKA.
+        names_x, names_y: its row and column layer names.
+        keep_x, keep_y: the layer names to keep.
+
+    Returns:
+        (len(keep_x), len(keep_y)) tensor.
+    """
+    keep_y = keep_x if keep_y is None else keep_y
+    missing = [n for n in keep_x if n not in names_x] + [n for n in keep_y if n not in names_y]
+    if missing:
+        raise KeyError(f"layers not in the matrix: {missing}")
+    rows = [list(names_x).index(n) for n in keep_x]
+    cols = [list(names_y).index(n) for n in keep_y]
+    return matrix[rows][:, cols]
+
+
 def best_matches(matrix: torch.Tensor, dim: int = 0) -> torch.Tensor:
     """For each layer along the *other* dimension, the index of its most similar layer along `dim`.
 
@@ -205,7 +232,9 @@ def correspondence(
     """
     n_vit, n_resnet = matrix.shape
     if (n_vit, n_resnet) != (len(names_vit), len(names_resnet)):
-        raise ValueError(f"matrix {tuple(matrix.shape)} does not match {len(names_vit)} × {len(names_resnet)} names")
+        raise ValueError(
+            f"matrix {tuple(matrix.shape)} does not match {len(names_vit)} × {len(names_resnet)} names"
+        )
     best = best_matches(matrix, dim=0)
     vit_last, resnet_last = n_vit - 1, n_resnet - 1
     resnet_index = torch.arange(n_resnet)
@@ -233,36 +262,53 @@ def correspondence(
 # --------------------------------------------------------------------------------------------- paper scale
 
 
-def paper_scale_model(name: str, pretrained: bool = True, device: str | torch.device = "cpu") -> nn.Module:
-    """A paper-scale timm model that, like the zoo's, takes images in [0, 1] and normalises them itself.
+class ResizeNormalize:
+    """Forward pre-hook: resize images to the model's input size, then normalise them per channel.
+
+    Lets a paper-scale model take small images in [0, 1] (e.g. CIFAR-10's 32×32) as they are, so the images
+    stay small in memory and in cache keys; each minibatch is resized only as it enters the model.
+    """
+
+    def __init__(self, size: int, mean: Sequence[float], std: Sequence[float]):
+        self.size = int(size)
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+
+    def __call__(self, module: nn.Module, args: tuple) -> tuple:
+        images = args[0]
+        if images.shape[-2:] != (self.size, self.size):
+            images = torch.nn.functional.interpolate(
+                images,
+                size=(self.size, self.size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=self.size < images.shape[-1],
+            )
+        mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+        return ((images - mean) / std, *args[1:])
+
+
+def paper_scale_model(
+    name: str, pretrained: bool = True, device: str | torch.device = "cpu", input_size: int | None = None
+) -> nn.Module:
+    """A paper-scale timm model that, like the zoo's, takes images in [0, 1] of any size and prepares them
+    itself (resize to its input size, then its pretrained mean/std normalisation, in a pre-hook).
 
     Args:
         name: timm name with weights tag, e.g. "vit_base_patch16_224.augreg_in21k".
         pretrained: download the public weights (online only); False gives random weights.
         device: where to put the model.
+        input_size: side of the square input (default: the model's pretrained config, e.g. 224).
 
     Returns:
-        the model in eval mode, with its pretrained config's mean and std applied by an input pre-hook.
+        the model in eval mode.
     """
+    import timm
+
     model, _ = zoo.load_timm(name, pretrained=pretrained, device=device)
-    config = model.pretrained_cfg
-    mean = torch.tensor(config["mean"], device=device).view(1, -1, 1, 1)
-    std = torch.tensor(config["std"], device=device).view(1, -1, 1, 1)
-    return zoo.attach_normalizer(model, mean, std).eval()
-
-
-def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Images resized to size × size (bilinear, antialiased when shrinking), e.g. CIFAR-10 to 224 pixels.
-
-    Args:
-        images: (N, C, H, W) float images.
-        size: output height and width.
-
-    Returns:
-        (N, C, size, size) float32.
-    """
-    if images.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
-    return torch.nn.functional.interpolate(
-        images.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=size < images.shape[-1]
-    )
+    config = timm.data.resolve_data_config({}, model=model)
+    size = input_size or config["input_size"][-1]
+    first = next(getattr(model, attr) for attr in ("patch_embed", "stem", "conv1") if hasattr(model, attr))
+    first.register_forward_pre_hook(ResizeNormalize(size, config["mean"], config["std"]))
+    return model.eval()

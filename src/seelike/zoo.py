@@ -105,7 +105,11 @@ SPECS: dict[str, ModelSpec] = {
     "vit-noskip-3": ModelSpec("vit", VIT_ARCH, no_skip_blocks=(3,), **SHORT),
     "vit-noskip-5": ModelSpec("vit", VIT_ARCH, no_skip_blocks=(5,), **SHORT),
     "resnet": ModelSpec("resnet", RESNET_ARCH, epochs=3, lr=3e-3, warmup_epochs=0.2),
-    "plainnet": ModelSpec("resnet", RESNET_ARCH, plain=True, epochs=3, lr=3e-3, warmup_epochs=0.2),
+    # timm zero-initialises each block's last BN scale (zero_init_last): a residual block then starts as the
+    # identity, but a block without its skip would output zeros and nothing could train. Off for the plain net.
+    "plainnet": ModelSpec(
+        "resnet", {**RESNET_ARCH, "zero_init_last": False}, plain=True, epochs=3, lr=3e-3, warmup_epochs=0.2
+    ),
     "mixer": ModelSpec("mixer", MIXER_ARCH, epochs=1, lr=1e-3, warmup_epochs=0.2),
 }
 # Train order: what the book's requirements rest on first.

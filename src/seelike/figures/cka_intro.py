@@ -34,7 +34,7 @@ def gram_matrices(
         grams: title → (n, n) Gram matrix; examples in the same order in each (e.g. sorted by class).
         labels: (n,) class of each example; class blocks are outlined when given.
         class_names: names of the classes, for tick labels.
-        cka_values: title → CKA with the first representation, shown in the titles.
+        cka_values: title → CKA with the first representation, shown in the titles (omit the first).
 
     Returns:
         the figure.
@@ -46,12 +46,13 @@ def gram_matrices(
         raise ValueError(f"Gram matrices must be (n, n) and of one size, got {sorted(sizes)}")
     figure, axes = new_figure(1, len(grams), figsize=(3.2 * len(grams), 3.4))
     axes = np.atleast_1d(axes)
+    first = next(iter(grams))
     for ax, (title, matrix) in zip(axes, grams.items(), strict=True):
         values = _numpy(matrix)
         limit = np.abs(values).max() or 1.0
         ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
         if cka_values is not None and title in cka_values:
-            title = f"{title}\nCKA = {cka_values[title]:.2f}"
+            title = f"{title}\nCKA with {first}: {cka_values[title]:.2f}"
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -65,8 +66,9 @@ def gram_matrices(
                 starts = np.concatenate([[-0.5], edges])
                 ends = np.concatenate([edges, [len(label_array) - 0.5]])
                 ax.set_yticks((starts + ends) / 2)
-                ax.set_yticklabels([class_names[c] for c in label_array[np.r_[0, (edges + 0.5).astype(int)]]],
-                                   fontsize=7)
+                ax.set_yticklabels(
+                    [class_names[c] for c in label_array[np.r_[0, (edges + 0.5).astype(int)]]], fontsize=7
+                )
     figure.suptitle("Centred Gram matrices: each pixel compares two images", fontsize=10)
     return figure
 
@@ -106,17 +108,23 @@ def cka_invariances(
     ax.set_title(f"{kernel} CKA: green = exactly 1 (invariant)", fontsize=10)
     if condition_sweep is not None:
         ax = axes[1]
-        ax.plot(_numpy(condition_sweep["condition_number"]), _numpy(condition_sweep["cka"]), "o-",
-                color=BIASED_COLOR)
+        ax.plot(
+            _numpy(condition_sweep["condition_number"]),
+            _numpy(condition_sweep["cka"]),
+            "o-",
+            color=BIASED_COLOR,
+        )
         ax.set_xscale("log")
         ax.set_ylim(0, 1.05)
         ax.set_xlabel("condition number κ of the linear map A")
         ax.set_ylabel("CKA(X, X A)")
-        ax.set_title("κ = 1 is a rotation; stretching some directions lowers CKA", fontsize=10)
+        ax.set_title("κ = 1: a rotation; the more uneven the stretch, the lower", fontsize=10)
     return figure
 
 
-def hsic_bias(result: Mapping[str, torch.Tensor], features: int | None = None, kernel: str = "linear") -> Figure:
+def hsic_bias(
+    result: Mapping[str, torch.Tensor], features: int | None = None, kernel: str = "linear"
+) -> Figure:
     """CKA of two independent random representations against the number of examples, from biased and from
     unbiased HSIC (mean over repeats, band = min to max).
 
@@ -147,7 +155,9 @@ def hsic_bias(result: Mapping[str, torch.Tensor], features: int | None = None, k
     return figure
 
 
-def minibatch_effect(result: Mapping[str, torch.Tensor], n: int | None = None, title: str | None = None) -> Figure:
+def minibatch_effect(
+    result: Mapping[str, torch.Tensor], n: int | None = None, title: str | None = None
+) -> Figure:
     """Minibatch CKA (HSIC summed over minibatches) and two shortcuts against the minibatch size.
 
     Args:
@@ -160,15 +170,40 @@ def minibatch_effect(result: Mapping[str, torch.Tensor], n: int | None = None, t
     """
     figure, ax = new_figure(1, 1, figsize=(6.2, 3.6))
     sizes = _numpy(result["batch_size"])
-    ax.axhline(float(result["full_unbiased"]), color=UNBIASED_COLOR, ls="--", lw=1,
-               label="all examples at once, unbiased")
-    ax.axhline(float(result["full_biased"]), color=BIASED_COLOR, ls="--", lw=1, label="all examples at once, biased")
-    ax.plot(sizes, _numpy(result["minibatch"]), "o-", color=ENGINE_COLOR, lw=2,
-            label="minibatch CKA: unbiased HSIC summed, normalised once")
-    ax.plot(sizes, _numpy(result["mean_unbiased"]), "s-", color=UNBIASED_COLOR, ms=4,
-            label="mean of per-minibatch CKA, unbiased")
-    ax.plot(sizes, _numpy(result["mean_biased"]), "^-", color=BIASED_COLOR, ms=4,
-            label="mean of per-minibatch CKA, biased")
+    ax.axhline(
+        float(result["full_unbiased"]),
+        color=UNBIASED_COLOR,
+        ls="--",
+        lw=1,
+        label="all examples at once, unbiased",
+    )
+    ax.axhline(
+        float(result["full_biased"]), color=BIASED_COLOR, ls="--", lw=1, label="all examples at once, biased"
+    )
+    ax.plot(
+        sizes,
+        _numpy(result["minibatch"]),
+        "o-",
+        color=ENGINE_COLOR,
+        lw=2,
+        label="minibatch CKA: unbiased HSIC summed, normalised once",
+    )
+    ax.plot(
+        sizes,
+        _numpy(result["mean_unbiased"]),
+        "s-",
+        color=UNBIASED_COLOR,
+        ms=4,
+        label="mean of per-minibatch CKA, unbiased",
+    )
+    ax.plot(
+        sizes,
+        _numpy(result["mean_biased"]),
+        "^-",
+        color=BIASED_COLOR,
+        ms=4,
+        label="mean of per-minibatch CKA, biased",
+    )
     ax.set_xscale("log", base=2)
     ax.set_xticks(sizes)
     ax.set_xticklabels([str(int(s)) for s in sizes])
@@ -193,13 +228,32 @@ def float32_failure(result: Mapping[str, torch.Tensor], scale: float = 1.0) -> F
     figure, ax = new_figure(1, 1, figsize=(6.2, 3.6))
     offsets = _numpy(result["offset"])
     ax.plot(offsets, _numpy(result["reference"]), "--", color="0.5", lw=1, label="float64 reference, biased")
-    ax.plot(offsets, _numpy(result["reference_unbiased"]), "--", color=ENGINE_COLOR, lw=1,
-            label="float64 reference, unbiased")
-    ax.plot(offsets, _numpy(result["naive_float64"]), "s-", color="0.3", ms=4,
-            label="Gram-space formula, float64")
-    ax.plot(offsets, _numpy(result["naive_float32"]), "o-", color=BIASED_COLOR, label="Gram-space formula, float32")
-    ax.plot(offsets, _numpy(result["minibatch_cka"]), "^-", color=ENGINE_COLOR, ms=5,
-            label="seelike MinibatchCKA (float32 Gram)")
+    ax.plot(
+        offsets,
+        _numpy(result["reference_unbiased"]),
+        "--",
+        color=ENGINE_COLOR,
+        lw=1,
+        label="float64 reference, unbiased",
+    )
+    ax.plot(
+        offsets, _numpy(result["naive_float64"]), "s-", color="0.3", ms=4, label="Gram-space formula, float64"
+    )
+    ax.plot(
+        offsets,
+        _numpy(result["naive_float32"]),
+        "o-",
+        color=BIASED_COLOR,
+        label="Gram-space formula, float32",
+    )
+    ax.plot(
+        offsets,
+        _numpy(result["minibatch_cka"]),
+        "^-",
+        color=ENGINE_COLOR,
+        ms=5,
+        label="seelike MinibatchCKA (float32 Gram)",
+    )
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlabel("offset added to every activation")
     ax.set_ylabel("CKA")

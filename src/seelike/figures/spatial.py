@@ -244,63 +244,50 @@ def localization_maps(
 
 def noskip_cka_heatmaps(
     matrices: Mapping[str, torch.Tensor],
-    layer_names: Sequence[str] | None = None,
+    layer_names: Sequence[str],
     accuracies: Mapping[str, float] | None = None,
     removed_blocks: Mapping[str, int | None] | None = None,
 ) -> Figure:
-    """Fig 8: within-model CKA heatmaps side by side (e.g. `vit` and `vit-noskip-k`).
+    """Fig 8: within-model CKA heatmaps side by side (e.g. `vit` and `vit-noskip-k`), drawn with
+    `cka_heatmap`.
 
     Args:
-        matrices: model name → (L, L) CKA between its own layers (same layer list for every model).
-        layer_names: the L layer names; ticks are placed at block boundaries (`blocks.i` prefixes).
+        matrices: model name → (L, L) CKA between its own layers (the same layer list for every model).
+        layer_names: the L layer names (e.g. `blocks.3.norm1`); block boundaries are drawn from them.
         accuracies: model name → test accuracy, shown in the title.
         removed_blocks: model name → the block whose skip connections were removed (None: none); that
-            block's layers are bracketed by dashed lines.
+            block's layers are framed by dashed cyan lines.
 
     Returns:
         the figure.
     """
-    figure, axes = new_figure(1, len(matrices), figsize=(3.2 * len(matrices) + 0.8, 3.5), squeeze=False)
-    image = None
-    block_starts = _block_starts(layer_names) if layer_names is not None else {}
-    for ax, (name, matrix) in zip(axes[0], matrices.items(), strict=True):
-        values = _numpy(matrix)
-        image = ax.imshow(values, cmap="magma", vmin=0, vmax=1, origin="lower", interpolation="nearest")
-        if block_starts:
-            starts = [*block_starts.values(), len(values)]
-            centres = [(a + b - 1) / 2 for a, b in zip(starts[:-1], starts[1:], strict=True)]
-            ax.set_xticks(centres)
-            ax.set_xticklabels(list(block_starts), fontsize=7)
-            ax.set_yticks(centres)
-            ax.set_yticklabels(list(block_starts) if ax is axes[0, 0] else [], fontsize=7)
-        removed = (removed_blocks or {}).get(name)
-        if removed is not None and str(removed) in block_starts:
-            keys = list(block_starts)
-            first = block_starts[str(removed)]
-            following = keys.index(str(removed)) + 1
-            last = block_starts[keys[following]] if following < len(keys) else len(values)
-            for edge in (first - 0.5, last - 0.5):
-                ax.axvline(edge, color="cyan", lw=1, ls="--")
-                ax.axhline(edge, color="cyan", lw=1, ls="--")
+    from .cka import cka_heatmap
+
+    figure, axes = new_figure(1, len(matrices), figsize=(3.3 * len(matrices) + 0.9, 3.6), squeeze=False)
+    for index, (ax, (name, matrix)) in enumerate(zip(axes[0], matrices.items(), strict=True)):
+        cka_heatmap(
+            matrix,
+            layer_names,
+            layer_names,
+            ax=ax,
+            ticks="blocks",
+            boundaries=True,
+            colorbar=index == len(matrices) - 1,
+            xlabel="layer (block)",
+            ylabel="layer (block)" if index == 0 else "",
+        )
         label = name
         if accuracies is not None and name in accuracies:
             label += f"  (test acc. {accuracies[name]:.1%})"
         ax.set_title(label, fontsize=9)
-        ax.set_xlabel("layer (block)")
-    axes[0, 0].set_ylabel("layer (block)")
-    if image is not None:
-        figure.colorbar(image, ax=list(axes[0]), shrink=0.8, label="CKA")
+        removed = (removed_blocks or {}).get(name)
+        prefix = f"blocks.{removed}"
+        inside = [i for i, n in enumerate(layer_names) if n == prefix or n.startswith(prefix + ".")]
+        if removed is not None and inside:
+            for edge in (inside[0], inside[-1] + 1):
+                ax.axvline(edge, color="cyan", lw=1.2, ls="--")
+                ax.axhline(edge, color="cyan", lw=1.2, ls="--")
     return figure
-
-
-def _block_starts(layer_names: Sequence[str]) -> dict[str, int]:
-    """block label → index of its first layer, for names like `blocks.3.norm1` (others get their own tick)."""
-    starts: dict[str, int] = {}
-    for index, name in enumerate(layer_names):
-        parts = name.split(".")
-        key = parts[1] if parts[0] == "blocks" and len(parts) > 1 else name
-        starts.setdefault(key, index)
-    return starts
 
 
 # --------------------------------------------------------------------------------------------- Fig 11

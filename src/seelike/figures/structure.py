@@ -40,13 +40,22 @@ def within_model_heatmaps(
     """
     if not results:
         raise ValueError("no heatmaps to draw")
-    figure, axes = new_figure(1, len(results), figsize=(panel_size[0] * len(results), panel_size[1]), squeeze=False)
+    figure, axes = new_figure(
+        1, len(results), figsize=(panel_size[0] * len(results), panel_size[1]), squeeze=False
+    )
     for index, (ax, (title, (matrix, names))) in enumerate(zip(axes[0], results.items(), strict=True)):
         stages = stage_boundaries(names)
         label = title if not subtitles or title not in subtitles else f"{title}\n{subtitles[title]}"
         cka_heatmap(
-            matrix, names, names, ax=ax, title=label, ticks=ticks, colorbar=index == len(results) - 1,
-            xlabel=f"{title} layers", ylabel=f"{title} layers",
+            matrix,
+            names,
+            names,
+            ax=ax,
+            title=label,
+            ticks=ticks,
+            colorbar=index == len(results) - 1,
+            xlabel=f"{title} layers",
+            ylabel=f"{title} layers",
         )
         _draw_stages(ax, stages, stages)
     return figure
@@ -60,7 +69,11 @@ def _draw_stages(ax: Axes, along_x: Sequence[int], along_y: Sequence[int]) -> No
 
 
 def best_match_path(
-    ax: Axes, matches: torch.Tensor | Sequence[int], along: str = "y", color: str = PATH_COLOR, label: str | None = None
+    ax: Axes,
+    matches: torch.Tensor | Sequence[int],
+    along: str = "y",
+    color: str = PATH_COLOR,
+    label: str | None = None,
 ) -> None:
     """Draw, over a `cka_heatmap`, the best-matching cell for each layer of one side.
 
@@ -110,7 +123,13 @@ def cross_model_heatmap(
     figure, ax = new_figure(1, 1, figsize=figsize)
     stages_x, stages_y = stage_boundaries(names_x), stage_boundaries(names_y)
     cka_heatmap(
-        matrix, names_x, names_y, ax=ax, title=title, ticks=ticks, xlabel=f"{model_x} layers",
+        matrix,
+        names_x,
+        names_y,
+        ax=ax,
+        title=title,
+        ticks=ticks,
+        xlabel=f"{model_x} layers",
         ylabel=f"{model_y} layers",
     )
     _draw_stages(ax, stages_x, stages_y)

@@ -63,9 +63,16 @@ def structure_view(
             subtitle = f"mean off-diagonal CKA {structure.mean_off_diagonal(matrix):.2f} ({examples} images)"
             return figures.within_model_heatmaps({model_a: (matrix, names_a)}, {model_a: subtitle})
         layers_b = structure.layers_for(second, family)
-        matrix, names_a, names_b = structure.model_cka(first, second, subset, layers_a, layers_b, batch_size=batch_size)
+        matrix, names_a, names_b = structure.model_cka(
+            first, second, subset, layers_a, layers_b, batch_size=batch_size
+        )
         return figures.cross_model_heatmap(
-            matrix, names_a, names_b, structure.best_matches(matrix, dim=0), model_x=model_a, model_y=model_b,
+            matrix,
+            names_a,
+            names_b,
+            structure.best_matches(matrix, dim=0),
+            model_x=model_a,
+            model_y=model_b,
             title=f"{model_a} vs {model_b}: {family} layers, {examples} images",
         )
 

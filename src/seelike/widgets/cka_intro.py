@@ -23,7 +23,9 @@ def _kernel_control(value: str = "linear") -> widgets.ToggleButtons:
     return widgets.ToggleButtons(options=list(cka_demos.KERNELS), value=value, description="kernel")
 
 
-def invariance_view(kernel: str = "linear", examples: int = 512, features: int = 64, seed: int = 0) -> LiveFigure:
+def invariance_view(
+    kernel: str = "linear", examples: int = 512, features: int = 64, seed: int = 0
+) -> LiveFigure:
     """CKA after orthogonal, scaling, translation, per-feature and general linear maps; controls: kernel and
     number of examples."""
 
@@ -76,22 +78,29 @@ def minibatch_view(
     total = len(x)
     options = sorted({n for n in (256, 512, 1024, 2048, 4096, total) if max(batch_sizes) <= n <= total})
     if not options:
-        raise ValueError(f"need at least {max(batch_sizes)} examples for batch size {max(batch_sizes)}, got {total}")
+        raise ValueError(
+            f"need at least {max(batch_sizes)} examples for batch size {max(batch_sizes)}, got {total}"
+        )
 
     def draw(examples: int):
         result = cka_demos.minibatch_size_effect(x[:examples], y[:examples], batch_sizes, seed, cache=True)
         return figures.minibatch_effect(result, examples, title)
 
     return LiveFigure(
-        draw, examples=widgets.Dropdown(options=options, value=examples or options[-1], description="examples")
+        draw,
+        examples=widgets.Dropdown(options=options, value=examples or options[-1], description="examples"),
     )
 
 
 def float32_view(
-    x: torch.Tensor, y: torch.Tensor, scale: float = 1.0, batch_size: int = 256, offsets: Sequence[float] = OFFSETS
+    x: torch.Tensor,
+    y: torch.Tensor,
+    scale: float = 1.0,
+    batch_size: int = 256,
+    offsets: Sequence[float] = OFFSETS,
 ) -> LiveFigure:
-    """CKA of offset activations by a naive float32 formula, float64, and seelike's engine; controls: the scale
-    applied to the activations and the minibatch size (number of examples in the Gram matrices).
+    """CKA of offset activations by a naive float32 formula, float64, and seelike's engine; controls: the
+    scale applied to the activations and the minibatch size (number of examples in the Gram matrices).
 
     Args:
         x, y: (N, ...) activations of two layers for the same N examples.
