@@ -291,14 +291,18 @@ fig6_log
 
 # %% tags=["nbval-check-output"]
 erf_images = images[:32]
-for title, model, points in [
-    ("ResNet", resnet, resnet_points),
-    ("ViT before residual", vit, erf_rows["ViT attention before residual"]["ViT"]),
-    ("ViT after residual", vit, erf_rows["ViT attention after residual"]["ViT"]),
-]:
-    maps = cached(("chapter 6 ERF", model, erf_images, points),
-                  lambda model=model, points=points: receptive_field.effective_receptive_fields(model, erf_images, points))
-    print(f"{title:>20}: " + "  ".join(f"{receptive_field.erf_extent(m):.1f}" for m in maps.values()))
+extents = {
+    title: [receptive_field.erf_extent(m) for m in cached(
+        ("chapter 6 ERF", model, erf_images, points),
+        lambda model=model, points=points: receptive_field.effective_receptive_fields(model, erf_images, points),
+    ).values()]
+    for title, model, points in [
+        ("ResNet", resnet, resnet_points),
+        ("ViT before residual", vit, erf_rows["ViT attention before residual"]["ViT"]),
+        ("ViT after residual", vit, erf_rows["ViT attention after residual"]["ViT"]),
+    ]
+}
+print("\n".join(f"{title:>20}: " + "  ".join(f"{r:.1f}" for r in radii) for title, radii in extents.items()))
 
 # %% [markdown]
 # Pick any layer of either model to see its map in detail, with a profile through the centre row on a log
