@@ -425,6 +425,9 @@ def main() -> None:
     parser.add_argument("--e2e-n", type=int, default=2048)
     parser.add_argument("--peers-python", default=str(PEERS_PYTHON))
     parser.add_argument("--methods", nargs="*", default=[*FAST, *SLOW])
+    parser.add_argument(
+        "--sections", nargs="*", default=["main", "stress", "memory", "e2e"], help="main stress memory e2e"
+    )
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     parser.add_argument("--json", help="also write all raw results to this file")
     args = parser.parse_args()
@@ -451,12 +454,18 @@ def main() -> None:
 
     # ---- main workload: time, memory, plain error
     main_spec = {**base, "layers_x": all_x, "layers_y": all_y}
-    progress("float64 reference (main workload)")
-    reference_spec = {**main_spec, "method": "reference", "minibatches": 2, "repeats": 1, "with_floor": False}
-    reference = launch(reference_spec, own_python)
+    sections = set(args.sections)
+    methods = args.methods if sections & {"main", "stress"} else []
+    if "main" not in sections:
+        methods = [m for m in methods if m != "floor"]
+    reference: dict = {}
+    if "main" in sections:
+        progress("float64 reference (main workload)")
+        reference_spec = {**main_spec, "method": "reference", "minibatches": 2, "repeats": 1}
+        reference = launch({**reference_spec, "with_floor": False}, own_python)
     raw["reference"] = reference
     results = {}
-    for method in args.methods:
+    for method in methods if "main" in sections else []:
         python = python_for(method)
         if python is None:
             results[method] = {"error": f"no peers environment at {args.peers_python}"}
@@ -477,12 +486,12 @@ def main() -> None:
     # ---- stress: +30 and x1e-3 on 4 x 4 layers, 2 minibatches
     stress_layers = {"layers_x": all_x[:4], "layers_y": all_y[:4], "minibatches": 2, "repeats": 1}
     stress: dict = {}
-    for label, offset, scale in (("+30", 30.0, 1.0), ("x1e-3", 0.0, 1e-3)):
+    for label, offset, scale in (("+30", 30.0, 1.0), ("x1e-3", 0.0, 1e-3)) if "stress" in sections else ():
         spec = {**base, **stress_layers, "offset": offset, "scale": scale, "with_floor": False}
         progress(f"stress {label}: reference")
         ref = launch({**spec, "method": "reference"}, own_python)
         stress[label] = {"reference": ref}
-        for method in args.methods:
+        for method in methods:
             if method == "floor" or python_for(method) is None:
                 continue
             progress(f"stress {label}: {method}")
@@ -491,7 +500,7 @@ def main() -> None:
 
     # ---- memory against N (seelike, model level)
     memory = {}
-    for n in args.memory_n:
+    for n in args.memory_n if "memory" in sections else ():
         progress(f"memory at N={n}")
         spec = {**main_spec, "method": "seelike-model", "minibatches": math.ceil(n / args.batch)}
         spec.update(repeats=1, with_floor=False)
@@ -499,9 +508,11 @@ def main() -> None:
     raw["memory"] = memory
 
     # ---- end to end
-    progress("end to end (zoo ViT vs ResNet)")
-    e2e = launch({"method": "e2e", "n": args.e2e_n, "batch": args.batch, "threads": args.threads,
-                  "repeats": args.repeats}, own_python)  # fmt: skip
+    e2e = {"error": "not run"}
+    if "e2e" in sections:
+        progress("end to end (zoo ViT vs ResNet)")
+        e2e_spec = {"method": "e2e", "n": args.e2e_n, "batch": args.batch, "threads": args.threads}
+        e2e = launch({**e2e_spec, "repeats": args.repeats}, own_python)
     raw["e2e"] = e2e
 
     # ---- report
@@ -515,10 +526,17 @@ def main() -> None:
         f"| method | wall s | CPU s | × floor ({clock}) | peak extra MB | max abs err | err +30 | err ×1e-3 |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for method in args.methods:
-        result = results[method]
+    for method in methods:
+        errs = []
+        for label in ("+30", "x1e-3"):
+            if method == "floor" or label not in stress:
+                errs.append("—" if method == "floor" else "not run")
+                continue
+            entry = stress[label].get(method, {"error": "skipped"})
+            errs.append(max_error(entry, combine_reference(stress[label]["reference"], 2)))
+        result = results.get(method, {"error": "not run"})
         if "error" in result:
-            print(f"| {LABELS[method]} | {result['error']} | | | | | | |")
+            print(f"| {LABELS[method]} | {result['error']} | | | | | {errs[0]} | {errs[1]} |")
             continue
         scale_to_full = minibatches / result["minibatches"]
         seconds = min(result["seconds"]) * scale_to_full
@@ -527,18 +545,8 @@ def main() -> None:
         ratio = min(result[key]) / min(result[floor_key])
         star = "*" if scale_to_full != 1 else ""
         extra = result.get("extra_mb")
-        err_main = (
-            "—"
-            if method == "floor"
-            else max_error(result, combine_reference(reference, result["minibatches"]))
-        )
-        errs = []
-        for label in ("+30", "x1e-3"):
-            if method == "floor":
-                errs.append("—")
-                continue
-            entry = stress[label].get(method, {"error": "skipped"})
-            errs.append(max_error(entry, combine_reference(stress[label]["reference"], 2)))
+        reference_matrix = combine_reference(reference, result["minibatches"])
+        err_main = "—" if method == "floor" else max_error(result, reference_matrix)
         print(
             f"| {LABELS[method]} | {seconds:.1f}{star} | {cpu:.1f}{star} | {ratio:.2f} | "
             f"{'n/a' if extra is None else f'{extra:,.0f}'} | {err_main} | {errs[0]} | {errs[1]} |"

@@ -181,8 +181,8 @@ def skip_norm_ratio(
     downsample, if any) and f(z) the convolution branch before the addition.
 
     Args:
-        model: a timm VisionTransformer (CLS or GAP) or ResNet, in eval mode.
-        images: (N, C, H, W) images as the model takes them, N ≥ 1.
+        model: a timm VisionTransformer (CLS or GAP) or ResNet, in eval mode, on any device.
+        images: (N, C, H, W) images as the model takes them, N ≥ 1 (moved to the model's device per batch).
         batch_size: images per forward pass.
         progress: show a progress bar.
 
@@ -224,10 +224,11 @@ def skip_norm_ratio(
             (acc,) = accs
             handles.append(block.register_forward_pre_hook(stream_pre_hook(acc)))
             handles.append(_branch_end(block).register_forward_hook(resnet_branch_hook(acc, block)))
+    device = next(model.parameters()).device
     try:
         starts = range(0, len(images), batch_size)
         for start in tqdm(starts, desc="skip norms", disable=not progress, leave=False):
-            model(images[start : start + batch_size])
+            model(images[start : start + batch_size].to(device))
     finally:
         for handle in handles:
             handle.remove()
@@ -237,7 +238,7 @@ def skip_norm_ratio(
     if len(num_tokens) != 1:
         raise RuntimeError(f"token counts differ between blocks: {sorted(num_tokens)}")
     stacked = [
-        torch.stack([torch.stack([acc.sums[k] for acc in accs]) for accs in accumulators]) / len(images)
+        torch.stack([torch.stack([acc.sums[k] for acc in accs]) for accs in accumulators]).cpu() / len(images)
         for k in range(3)
     ]
     return SkipNormStats(
