@@ -119,25 +119,35 @@ figures.localization_mosaic(maps, own_fractions)
 # dot the patch it resembles most.
 
 # %%
-widgets.localization_explorer(maps, own_fractions, reference_grid=7, position=(3, 3))
+widgets.localization_explorer(maps, own_fractions, reference_grid=7, position=(3, 2))
 
 # %% [markdown]
-# **What to look for.** The ViT's interior tokens peak on their own patch almost without exception, and
-# their maps fall off smoothly around it: after six blocks of global attention, token $i$ still carries the
-# content of patch $i$ more than that of any other patch. This is what {cite:t}`raghu2021vision` find for
-# ViT-B/32, and the skip-connection measurements below explain why: each block adds only a modest update
-# to every token, so a token's starting point (its own patch) is never washed out.
+# **What to look for.** In `vit`, nearly every token away from the border of the grid peaks at its own
+# patch: after six blocks in which every token could attend to every other, token $i$ still resembles patch
+# $i$ more than any other part of the image. This is what {cite:t}`raghu2021vision` find for ViT-B/32, and
+# the skip-connection measurements in the next section show the mechanism: each block adds only a modest
+# update to every token, so a token's starting point, its own patch, is never washed out. The maps are not
+# sharp spots, though. Fashion-MNIST items are centred and roughly left-right symmetric, so a patch
+# correlates with its mirror image across the garment (left and right sleeve), and many maps show a second
+# bright cell there; the centre token's own patch even comes a close second to one of them.
 #
-# The edge tokens are less tidy here than in the paper, for a reason that has to do with the data rather
-# than the model: a Fashion-MNIST item sits in the middle of a black background, so the border patches are
-# black in most images. A patch that hardly varies across images gives CKA little to work with (a patch that
-# never varies gives no CKA at all, and its column would be NaN), and the maps of border tokens drift
-# towards the object. The fraction over interior positions is the fairer summary.
+# The border tokens are less tidy here than in the paper, for a reason that has to do with the data rather
+# than the model: the garment sits on a black background, so border patches are black in most images. A
+# patch that hardly varies across images gives CKA little to work with (one that never varies gives no CKA
+# at all, and its column would be NaN), and border tokens often peak on a patch of the garment instead. The
+# fraction over interior positions is the fairer summary.
+#
+# `vit-gap`, the same architecture trained to classify from the average of its tokens, localizes clearly
+# worse, as the paper also reports for its GAP model: its misses sit in the middle of the image, where the
+# garment is, while its outer ring still behaves like `vit`'s. With a CLS token, the class can be collected
+# in one place and the spatial tokens are free to keep describing their patches; with GAP, every token is
+# pushed to carry class information, at the expense of its own patch. (`vit-gap` was trained for fewer
+# epochs than `vit`; `vit-short`, a CLS model trained for even fewer, is printed below as a control.)
 #
 # The ResNet's maps are broad. Its last stage has a 4×4 grid, and each of its positions sees most of the
 # 28×28 image through the stacked 3×3 convolutions; the 7×7 grid of `layer3` is no sharper. Spatial
 # arrangement is built into a convolutional network's feature maps, but what sits at a position is a summary
-# of a wide neighbourhood. GAP_LOCALIZATION_SENTENCE
+# of a wide neighbourhood.
 
 # %% [markdown]
 # ## How much passes through the skip connections? (Figure 7)
@@ -192,8 +202,10 @@ widgets.skip_ratio_explorer(
 # network. Our six-block model shows the first half of that story; its spatial-token ratios drop towards the
 # last block, where the representation is turned into a class.
 #
-# The cosines between $z$ and $f(z)$ are small (their averages lie between about −0.3 and 0.15): the
-# branches add mostly new directions rather than lengthening or shortening the stream.
+# The cosines between $z$ and $f(z)$ are small for the spatial tokens (between about −0.3 and 0.15): their
+# branches add mostly new directions rather than lengthening or shortening the stream. The CLS token's
+# cosines are mostly positive: after block 0, its updates partly reinforce what it already holds, as one
+# would expect of a token that accumulates evidence for a class.
 #
 # Our ResNet's ratios are of the same order as the ViT's. In the paper the gap is large, with the ViT far
 # above the ResNet; the paper's ResNets are much deeper and wider than our 8-block one, so this part of the
@@ -288,7 +300,19 @@ for name, result in probe_results.items():
 widgets.probe_explorer(probe_results, reference_grid=7)
 
 # %% [markdown]
-# PROBE_DISCUSSION
+# **What to look for.** In every model, every read-out improves with depth: the class becomes more linearly
+# available block after block. Each model is read best through the pooling it was trained with: `vit`'s
+# CLS token beats its token average at the last block, `vit-gap`'s and the ResNet's global average beats any
+# single position. This is the pattern of the paper's Figure 11.
+#
+# Single spatial tokens are always behind the pooled read-outs, but by how much depends on the training
+# objective. The paper finds that in its CLS-trained ViT the spatial tokens of the top blocks probe poorly,
+# because nothing in training asks them to carry the class. Our small `vit` shows a mild version of this:
+# its single tokens stay clearly below its CLS token, while the tokens of `vit-gap`, which are averaged into
+# its output and so all receive the class gradient, probe better than `vit`'s despite the shorter training.
+# This is the other side of the localization result: `vit-gap`'s tokens know more about the class and less
+# about their own patch. The ResNet's 16 pooled positions close most of the gap to GAP in the last blocks,
+# where each position's receptive field covers most of the image.
 
 # %% [markdown]
 # ## At paper scale

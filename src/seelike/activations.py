@@ -91,7 +91,7 @@ def iterate_attention(
 # ============================================================================================ named layers
 #
 # Stable layer names, shared by every measure and figure. Each name is a timm module path whose *output* is
-# the representation, except three that timm has no module for:
+# the representation, except two that are not a module output:
 #   "stem"              the representation entering the first block (ViT: patch tokens + position embeddings
 #                       + CLS, i.e. the input of `blocks.0`; ResNet: the output of the stem max-pool
 #                       (`maxpool`); ResNetV2 and Mixer: the output of their `stem` module).

@@ -296,6 +296,11 @@ class CheckpointError(RuntimeError):
     """A zoo checkpoint is missing or does not match its manifest entry."""
 
 
+def _display_path(path: Path) -> str:
+    """`path` relative to the repository when it lies inside it, else absolute."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
     """A trained zoo model in eval mode, weights checked against the manifest's sha256.
 
@@ -320,7 +325,7 @@ def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
     if digest != entry["sha256"]:
         raise CheckpointError(
             f"zoo checkpoint {path} is corrupted: sha256 {digest[:12]}… does not match the manifest's "
-            f"{entry['sha256'][:12]}…. Restore it (git checkout {path.relative_to(REPO_ROOT)}) "
+            f"{entry['sha256'][:12]}…. Restore it (git checkout {_display_path(path)}) "
             "or rebuild it: "
             f"{rebuild_command(name)}"
         )
