@@ -61,7 +61,7 @@ test_images, test_labels = data.fashion_mnist("test")
 print("train:", tuple(train_images.shape), train_images.dtype, "| test:", tuple(test_images.shape))
 print("pixel range:", train_images.min().item(), "to", train_images.max().item())
 print("images per class (train):", torch.bincount(train_labels).tolist())
-print("mean pixel value (test): %.4f" % test_images.mean().item())
+print(f"mean pixel value (test): {test_images.mean().item():.4f}")
 
 # %% [markdown]
 # Each row below is one class. Move the slider (in a live notebook) to page through more examples.

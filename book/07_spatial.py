@@ -253,7 +253,7 @@ for name, accuracy in accuracies.items():
 widgets.noskip_explorer(noskip_matrices, layer_names, accuracies, removed_blocks, baseline=BASELINE)
 
 # %% [markdown]
-# NOSKIP_DISCUSSION
+# **What to look for.** NOSKIP_DISCUSSION
 
 # %% [markdown]
 # ## Where is the class linearly readable? (Figure 11)
@@ -343,4 +343,18 @@ else:
 # %% [markdown]
 # ## Summary
 #
-# SUMMARY
+# - **Position survives to the top of a ViT.** Final-block tokens of the CLS-trained ViT still resemble
+#   their own input patch more than any other, for nearly every position away from the image border. The
+#   ResNet's final positions are broad summaries of large neighbourhoods, and a ViT trained with global
+#   average pooling keeps less of its tokens' positions, as in {cite:t}`raghu2021vision`.
+# - **Skip connections carry most of the representation.** For spatial tokens the residual stream is several
+#   times larger than any sublayer's update; the CLS token is built by its branches and depends on them
+#   more. Removing one block's skip connections costs accuracy and splits the representation at that block.
+# - **The class becomes linearly readable gradually**, and each model is best read through the pooling it was
+#   trained with; single tokens of a CLS-trained ViT lag behind its CLS token, and carry more about their
+#   patch than about the class.
+#
+# These findings connect to the previous chapters: the uniform layer-to-layer similarity of ViTs (chapter 5)
+# and their early global heads (chapter 6) coexist with well-preserved spatial information because every
+# update is small compared with what the skip path carries forward. The next chapter asks how all this
+# depends on the amount of training data.

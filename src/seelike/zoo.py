@@ -106,7 +106,8 @@ SPECS: dict[str, ModelSpec] = {
     "vit-noskip-5": ModelSpec("vit", VIT_ARCH, no_skip_blocks=(5,), **SHORT),
     "resnet": ModelSpec("resnet", RESNET_ARCH, epochs=3, lr=3e-3, warmup_epochs=0.2),
     # timm zero-initialises each block's last BN scale (zero_init_last): a residual block then starts as the
-    # identity, but a block without its skip would output zeros and nothing could train. Off for the plain net.
+    # identity, but a block without its skip would output zeros and nothing could train.
+    # Off for the plain net.
     "plainnet": ModelSpec(
         "resnet", {**RESNET_ARCH, "zero_init_last": False}, plain=True, epochs=3, lr=3e-3, warmup_epochs=0.2
     ),
@@ -114,7 +115,8 @@ SPECS: dict[str, ModelSpec] = {
 }
 # Train order: what the book's requirements rest on first.
 TRAIN_ORDER = (
-    "vit", "resnet", "plainnet", "mixer", "vit-gap", "vit-short", "vit-noskip-3", "vit-noskip-1", "vit-noskip-5",
+    "vit", "resnet", "plainnet", "mixer", "vit-gap",
+    "vit-short", "vit-noskip-3", "vit-noskip-1", "vit-noskip-5",
     "vit-data3", "vit-data10", "vit-data30",
 )  # fmt: skip
 
