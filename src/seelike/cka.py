@@ -21,9 +21,10 @@ How `MinibatchCKA` computes it, fast and to ~1e-8 of a float64 reference:
    every example's features (that changes K by X m1ᵀ + 1mᵀXᵀ + |m|²11ᵀ). The tests check this.
 2. Hence the features may be centred before the Gram at no cost in correctness, and must be for accuracy:
    with activations offset by +30, the float32 Gram of the raw features loses ~1e-5 of the CKA to
-   cancellation. Each layer is centred on its minibatch mean (one GEMV, float32; the mean rather than, say,
-   the first example, so that one outlying example cannot bring the cancellation back) and its Gram is
-   computed once with float32 products (TF32 disabled on CUDA). On CPU the features go in chunks of a few
+   cancellation. Each layer is centred on a mean over the minibatch (of 32 evenly spaced examples: a GEMV
+   over 1/8 of a 256-example minibatch; a mean rather than, say, the first example, so that one outlying
+   example cannot bring the cancellation back) and its Gram is computed once with float32 products (TF32
+   disabled on CUDA). On CPU the features go in chunks of a few
    thousand columns: each chunk is centred into a small reused buffer (a whole centred copy would cost a
    third of a Gram in page faults alone), only the upper triangle of its Gram is computed, in row blocks
    (62–75% of the flops at b = 256), and chunk Grams are summed in float64. Together this costs about
@@ -61,9 +62,11 @@ __all__ = [
 
 # CPU Gram layout: features in chunks of GRAM_CHUNK_ELEMENTS // n columns (a 4 MB float32 buffer), each
 # chunk's upper triangle in row blocks (row block i times rows i·b..) of GRAM_BLOCK_ROWS rows; None means
-# 64 per torch thread (smaller blocks save flops, but each thread needs enough rows to stay efficient).
+# 64 per pair of torch threads (smaller blocks save flops; many threads need bigger blocks to share).
 GRAM_CHUNK_ELEMENTS = 2**20
 GRAM_BLOCK_ROWS: int | None = None
+# Examples averaged for the centring reference (see `_centring_reference`).
+CENTRING_EXAMPLES = 32
 
 
 # --------------------------------------------------------------------------------------------- checks
@@ -252,22 +255,31 @@ class _Workspace:
 
 
 def _centring_reference(x: torch.Tensor) -> torch.Tensor:
-    """(1, d) reference to subtract from every example: the minibatch mean (one GEMV), snapped to the
-    first example's value wherever the mean is within rounding of it. Any reference gives the same HSIC₁;
-    the mean keeps the float32 Gram well conditioned, and the snap makes constant columns exact zeros."""
+    """(1, d) reference to subtract from every example before the Gram.
+
+    Any reference gives the same HSIC₁; it only has to be close to the minibatch mean for the float32 Gram
+    to be well conditioned. The mean of at most `CENTRING_EXAMPLES` evenly spaced examples is (a residual
+    offset of a fraction of the spread remains, harmless) and reads 1/8 of a 256-example minibatch; it is
+    snapped to the first example's value wherever it is within rounding of it, so constant columns centre
+    to exact zeros.
+    """
     n = x.shape[0]
-    mean = torch.mm(torch.full((1, n), 1.0 / n, dtype=x.dtype, device=x.device), x)
+    step = max(1, n // CENTRING_EXAMPLES)
+    sample = x[::step][:CENTRING_EXAMPLES]
+    m = sample.shape[0]
+    mean = torch.mm(torch.full((1, m), 1.0 / m, dtype=x.dtype, device=x.device), sample)
     first = x[:1]
-    tolerance = (2 * n * torch.finfo(x.dtype).eps) * first.abs()
+    tolerance = (2 * m * torch.finfo(x.dtype).eps) * first.abs()
     return torch.where((mean - first).abs() <= tolerance, first, mean)
 
 
 def centred_gram(x: torch.Tensor, workspace: _Workspace | None = None) -> torch.Tensor:
     """Gram matrix of minibatch-centred features: float32 products (float64 for float64 input), float64 sums.
 
-    The features are centred on their minibatch mean (HSIC₁ is exactly invariant to this; it removes the
-    cancellation that a large common offset causes in float32); for constant columns the reference is the
-    examples' common value, so a constant layer gives an exactly zero Gram. On CPU the features are
+    The features are centred (HSIC₁ is exactly invariant to subtracting any one vector from every example;
+    centring removes the cancellation that a large common offset causes in float32) on the mean of up to
+    `CENTRING_EXAMPLES` evenly spaced examples; for constant columns the reference is the examples' common
+    value, so a constant layer gives an exactly zero Gram. On CPU the features are
     processed in chunks of `GRAM_CHUNK_ELEMENTS // n` columns: each chunk is centred into a small reusable
     buffer (no copy of the whole activation, no page faults), only the upper triangle of its Gram is
     computed (row blocks, see `GRAM_BLOCK_ROWS`), and chunk Grams are summed in float64. On CUDA the centred
@@ -286,15 +298,15 @@ def centred_gram(x: torch.Tensor, workspace: _Workspace | None = None) -> torch.
     if not x.is_contiguous():
         x = x.contiguous()
     n, d = x.shape
-    reference = _centring_reference(x)
     if x.device.type != "cpu":
         with _ieee_float32_matmul(x.device):
-            centred = x - reference
+            centred = x - _centring_reference(x)
             return (centred @ centred.T).double()
     width = max(1, min(d, GRAM_CHUNK_ELEMENTS // n))
     buffer = (workspace or _Workspace()).get(n * width, x.dtype, x.device)
-    rows = GRAM_BLOCK_ROWS or 64 * torch.get_num_threads()
+    rows = GRAM_BLOCK_ROWS or 64 * max(1, torch.get_num_threads() // 2)
     blocks = [(start, min(start + rows, n)) for start in range(0, n, rows)]
+    reference = _centring_reference(x)
     chunk_gram = torch.zeros(n, n, dtype=x.dtype)  # only its upper block triangle is ever written
     total = torch.zeros(n, n, dtype=torch.float64)
     for column in range(0, d, width):
