@@ -70,10 +70,11 @@ print("probe training images per class:", torch.bincount(train_labels[PROBE_TRAI
 #
 # The test is simple. Take a model's last block and read its representation at each spatial position: for
 # the ViT, the 49 patch tokens (the CLS token has no position and is left out); for the ResNet, all channels
-# at each position of its last stage's 4×4 feature map. Cut every input image into the same grid of
-# non-overlapping patches (4×4 pixels for the ViT, 7×7 pixels for the ResNet's coarser grid). Now compare,
-# across 1,024 images, **token $i$ with input patch $j$** using CKA (chapter 4): high CKA means that the
-# images which look alike to token $i$ are the images whose patch $j$ looks alike.
+# at each position of its last stage's 4×4 feature map (and, to compare at the ViT's resolution, of its
+# third stage's 7×7 map). Cut every input image into the same grid of non-overlapping patches (4×4 pixels
+# on a 7×7 grid, 7×7 pixels on the 4×4 grid). Now compare, across 1,024 images, **token $i$ with input
+# patch $j$** using CKA (chapter 4): high CKA means that the images which look alike to token $i$ are the
+# images whose patch $j$ looks alike.
 #
 # For every token this gives a little map over the image. If the model keeps spatial information, token
 # $i$'s map lights up at patch $i$. `localization.token_patch_cka` computes all $49 \times 49$ pairs at
@@ -146,8 +147,8 @@ widgets.localization_explorer(maps, own_fractions, reference_grid=7, position=(3
 # worse, as the paper also reports for its GAP model: its misses sit in the middle of the image, where the
 # garment is, while its outer ring still behaves like `vit`'s. With a CLS token, the class can be collected
 # in one place and the spatial tokens are free to keep describing their patches; with GAP, every token is
-# pushed to carry class information, at the expense of its own patch. (`vit-gap` was trained for fewer
-# epochs than `vit`.)
+# pushed to carry class information, at the expense of its own patch. One caveat: the zoo's `vit-gap` was
+# trained for two epochs and `vit` for five, so part of the difference may come from the shorter training.
 #
 # The ResNet's maps are broad. Its last stage has a 4×4 grid, and each of its positions sees most of the
 # 28×28 image through the stacked 3×3 convolutions; the 7×7 grid of `layer3` is no sharper. Spatial
@@ -219,10 +220,10 @@ widgets.skip_ratio_explorer(
 # %% [markdown]
 # ## Removing one block's skip connections (Figure 8)
 #
-# If the skip connections carry so much of the representation, what happens without them? The zoo holds
+# If the skip connections carry so much of the representation, what happens without them? The zoo defines
 # three ViTs in which block $k$ (counting from 0) has both its skip connections removed: it computes
 # $\mathrm{mlp}(\mathrm{attn}(x))$ instead of adding each branch to its input. To keep the zoo's training
-# budget small they were trained for one epoch, so the fair baseline is `vit-short`: the intact ViT
+# budget small they are trained for one epoch, so the fair baseline is `vit-short`: the intact ViT
 # trained on exactly the same one-epoch schedule. Below, each model's layers are compared with each other by
 # CKA (as in chapter 5): 38 layers per model, about six per block.
 
@@ -366,7 +367,8 @@ else:
 #   average pooling keeps less of its tokens' positions, as in {cite:t}`raghu2021vision`.
 # - **Skip connections carry most of the representation.** For spatial tokens the residual stream is several
 #   times larger than any sublayer's update; the CLS token is built by its branches and depends on them
-#   more. Removing one block's skip connections costs accuracy and splits the representation at that block.
+#   more. In the paper, removing one block's skip connections makes that block a boundary in the
+#   representation (Figure 8).
 # - **The class becomes linearly readable gradually**, and each model is best read through the pooling it was
 #   trained with; single tokens of a CLS-trained ViT lag behind its CLS token, and carry more about their
 #   patch than about the class.
