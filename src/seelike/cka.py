@@ -307,15 +307,16 @@ def centred_gram(x: torch.Tensor, workspace: _Workspace | None = None) -> torch.
     rows = GRAM_BLOCK_ROWS or 64 * max(1, torch.get_num_threads() // 2)
     blocks = [(start, min(start + rows, n)) for start in range(0, n, rows)]
     reference = _centring_reference(x)
-    chunk_gram = torch.zeros(n, n, dtype=x.dtype)  # only its upper block triangle is ever written
-    total = torch.zeros(n, n, dtype=torch.float64)
+    products = torch.empty(rows * n, dtype=x.dtype)  # one row block's product, contiguous
+    total = torch.zeros(n, n, dtype=torch.float64)  # only the upper block triangle is ever written
     for column in range(0, d, width):
         w = min(width, d - column)
         centred = buffer[: n * w].view(n, w)
         torch.sub(x[:, column : column + w], reference[:, column : column + w], out=centred)
         for start, stop in blocks:
-            torch.mm(centred[start:stop], centred[start:].T, out=chunk_gram[start:stop, start:])
-        total += chunk_gram
+            product = products[: (stop - start) * (n - start)].view(stop - start, n - start)
+            torch.mm(centred[start:stop], centred[start:].T, out=product)
+            total[start:stop, start:] += product
     upper = torch.triu(total)
     return upper + torch.triu(total, 1).T
 
@@ -342,8 +343,13 @@ def u_centre(gram: torch.Tensor) -> torch.Tensor:
 def _hsic_vector(gram: torch.Tensor) -> torch.Tensor:
     """Strict upper triangle of U(gram), scaled so that dot products of two vectors are HSIC₁. float64."""
     n = gram.shape[0]
+    K = gram.double()
+    row_sums = K.sum(1) - K.diagonal()  # rows of K̃ (zero diagonal)
+    mean_off_diagonal = row_sums.sum() / (n * (n - 1))
+    row_excess = (row_sums - (n - 1) * mean_off_diagonal) / (n - 2)
     rows, cols = _upper_indices(n, gram.device)
-    return u_centre(gram)[rows, cols] * math.sqrt(2.0 / (n * (n - 3)))
+    upper = K[rows, cols] - mean_off_diagonal - row_excess[rows] - row_excess[cols]  # U(K) above the diagonal
+    return upper * math.sqrt(2.0 / (n * (n - 3)))
 
 
 @functools.lru_cache(maxsize=8)

@@ -9,6 +9,7 @@ At the end: `data/zoo/<name>.safetensors` (float16) and an entry in `data/zoo/ma
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
 import os
@@ -163,7 +164,7 @@ def train(
         order = _batch_order(len(train_images), steps_per_epoch, spec.batch_size, epoch, spec.seed)
         index = order[position * spec.batch_size : (position + 1) * spec.batch_size]
         generator = torch.Generator().manual_seed(spec.seed * 1_000_003 + step)
-        images = augment(train_images[index], generator)
+        images = augment(train_images[index], generator, max_shift=spec.max_shift)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total_steps, warmup_steps, spec.lr)
         loss = F.cross_entropy(model(images), train_labels[index], label_smoothing=spec.label_smoothing)
@@ -245,12 +246,14 @@ def finish(name, spec, model, output_dir, test_images, test_labels, steps, train
         )
         entry["mean_attention_distance_px"] = [[round(v, 3) for v in row.tolist()] for row in distances]
     manifest_path = output_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"models": {}}
-    manifest["models"][name] = entry
-    manifest["models"] = {k: manifest["models"][k] for k in sorted(manifest["models"])}
-    tmp = manifest_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, manifest_path)
+    with open(output_dir / ".manifest.lock", "w") as lock:  # several trainers may finish at once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"models": {}}
+        manifest["models"][name] = entry
+        manifest["models"] = {k: manifest["models"][k] for k in sorted(manifest["models"])}
+        tmp = manifest_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+        os.replace(tmp, manifest_path)
     print(
         f"[{name}] test accuracy {accuracy:.4f}, {entry['parameters']:,} parameters, {wall_time / 60:.1f} min"
     )
