@@ -1,5 +1,6 @@
 """The trained zoo: loads offline, matches its manifest, and shows the phenomena the book relies on."""
 
+import json
 import shutil
 
 import pytest
@@ -120,6 +121,13 @@ def test_trained_entry_matches_manifest(name, fashion_test):
     # The last training-curve point is the same model on the same 2,000 images (before float16 storage).
     assert abs(accuracy - entry["history"]["test_accuracy"][-1]) <= 0.01
     assert entry["sha256"] and entry["steps"] > 0 and entry["command"].endswith(name)
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_checkpoint_was_trained_from_the_current_spec(name):
+    # A spec edited after training would make the book describe a model it does not ship.
+    _trained(name)
+    assert zoo.manifest_entry(name)["config"] == json.loads(json.dumps(zoo.spec(name).to_dict()))
 
 
 def test_zoo_fits_in_40_megabytes():
