@@ -140,11 +140,6 @@ def test_resnet_accuracy():
     assert zoo.manifest_entry("resnet")["test_accuracy"] >= 0.90
 
 
-@pytest.mark.xfail(
-    "vit" in TRAINED and zoo.manifest_entry("vit")["test_accuracy"] < 0.86,
-    reason="issue 4: the 5-epoch vit reaches 84.2%, short of 86%; it needs a longer schedule",
-    strict=True,
-)
 def test_vit_accuracy():
     _trained("vit")
     assert zoo.manifest_entry("vit")["test_accuracy"] >= 0.86
