@@ -183,9 +183,9 @@ views.shuffled_patches_view(vit, test_images[:16], test_labels[:16], patch_size=
 # the patch in row $r$, column $c$); the right panel shows the query's weights on the patches, and its title
 # the weight left on CLS.
 #
-# Some heads of the first blocks stay close to the query patch while others spread over the garment; by the
-# last blocks the maps are broad. Chapter 6 turns this impression into the paper's measurement, the mean
-# attention distance of every head.
+# In the first block two of the four heads stay close to the query patch while the other two spread over the
+# whole garment; from the second block on nearly every map is broad. Chapter 6 turns this impression into
+# the paper's measurement, the mean attention distance of every head.
 
 # %%
 views.attention_map_view(vit, test_images[:16], patch_size=4, block=0, head=0, query=25)
@@ -216,7 +216,7 @@ views.rollout_view(vit, test_images[:16])
 # - Multi-head attention runs several such averages in parallel on slices of the token width.
 # - Without position embeddings a ViT is blind to the arrangement of its patches: its encoder is exactly
 #   permutation-equivariant and its CLS output permutation-invariant.
-# - A trained ViT mixes local and global heads in its first blocks; rollout traces information back through
+# - A trained ViT mixes local and global heads in its first block; rollout traces information back through
 #   the blocks to the input patches.
 #
 # The next chapter looks at the tokens themselves: how an image becomes a sequence of patches, and what the
