@@ -82,3 +82,17 @@ def test_structure_view_every_control_and_cache(tmp_path):
     assert len(list((tmp_path / "results").glob("*.pt"))) == stored
     with pytest.raises(ValueError, match="options"):
         views5.structure_view(models, images, examples=20, example_options=(16, 32))
+
+
+def test_live_figure_output_shows_the_current_figure_only():
+    import base64
+
+    view = views4.invariance_view(examples=128, features=16)
+
+    def shown() -> bytes:
+        (output,) = view.output.outputs  # exactly one output: the figure, never an accumulation
+        return base64.b64decode(output["data"]["image/png"])
+
+    assert shown() == view.default_png
+    view.controls["kernel"].value = "rbf"
+    assert shown().startswith(b"\x89PNG") and shown() != view.default_png

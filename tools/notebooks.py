@@ -46,8 +46,23 @@ def strip(notebook: nbformat.NotebookNode) -> None:
         cell.outputs = kept
 
 
+def keep_cell_ids(notebook: nbformat.NotebookNode, previous: Path) -> None:
+    """Reuse the ids of the previous notebook's cells with the same type and source (smaller git diffs)."""
+    if not previous.is_file():
+        return
+    unused: dict[tuple[str, str], list[str]] = {}
+    for cell in nbformat.read(previous, as_version=4).cells:
+        if "id" in cell:
+            unused.setdefault((cell.cell_type, cell.source), []).append(cell.id)
+    for cell in notebook.cells:
+        ids = unused.get((cell.cell_type, cell.source))
+        if ids:
+            cell.id = ids.pop(0)
+
+
 def refresh(py_path: Path, timeout: int = 600) -> float:
     notebook = jupytext.read(py_path)
+    keep_cell_ids(notebook, py_path.with_suffix(".ipynb"))
     notebook.metadata.setdefault(
         "kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"}
     )

@@ -54,7 +54,7 @@ class LiveFigure:
         self.output = widgets.Output()
         self.figure: Figure = self._draw()
         self.default_png = figure_png(self.figure)
-        self._show()
+        self._show(self.default_png)
         for control in controls.values():
             control.observe(self._on_change, names="value")
         self.widget = widgets.VBox([widgets.HBox(list(controls.values())), self.output])
@@ -67,16 +67,21 @@ class LiveFigure:
         plt.close(figure)  # in case `draw` used pyplot: shown through the Output widget only, never twice
         return figure
 
-    def _show(self) -> None:
-        self.output.clear_output(wait=True)
-        with self.output:
-            from IPython.display import display
-
-            display(self.figure)
+    def _show(self, png: bytes) -> None:
+        # Set the Output widget's state instead of `with output: display(...)`: no display message goes
+        # through the kernel, so notebook runners (nbclient's Output-widget hook, which then stalls until its
+        # cell timeout, jupyter/nbclient#312) see none, and the figure is replaced in one update.
+        self.output.outputs = (
+            {
+                "output_type": "display_data",
+                "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": repr(self.figure)},
+                "metadata": {},
+            },
+        )
 
     def _on_change(self, change: dict) -> None:
         self.figure = self._draw()
-        self._show()
+        self._show(figure_png(self.figure))
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude) or {}
