@@ -29,10 +29,11 @@
 # 3. **Where is the class linearly readable?** We fit linear classifiers ("probes") on the CLS token, on
 #    the average of all tokens, and on single tokens, at every block.
 #
-# As everywhere in this book, the models are the small ones trained on Fashion-MNIST (chapter 0): `vit`
-# (a 6-block ViT with a CLS token, 7×7 = 49 patch tokens of 4×4 pixels), `vit-gap` (the same architecture
-# classifying from the average of its tokens, with no CLS token), `resnet` (a small ResNet) and three
-# `vit-noskip-k` models. A cell at the end runs the same code on a paper-scale ViT-B/32 when online.
+# As everywhere in this book, the models are the small ones trained on Fashion-MNIST (chapter 0): `vit` (a
+# 6-block ViT with a CLS token, 7×7 = 49 patch tokens of 4×4 pixels), `vit-gap` (the same architecture
+# classifying from the average of its tokens, with no CLS token), `resnet` (a small ResNet), and three
+# `vit-noskip-k` models with `vit-short`, their intact baseline. A cell at the end runs the same code on a
+# paper-scale ViT-B/32 when online.
 
 # %%
 # Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
@@ -128,32 +129,38 @@ figures.localization_mosaic(maps, own_fractions)
 widgets.localization_explorer(maps, own_fractions, reference_grid=7, position=(3, 2))
 
 # %% [markdown]
-# **What to look for.** In `vit`, nearly every token away from the border of the grid peaks at its own
-# patch: after six blocks in which every token could attend to every other, token $i$ still resembles patch
-# $i$ more than any other part of the image. This is what {cite:t}`raghu2021vision` find for ViT-B/32, and
-# the skip-connection measurements in the next section show the mechanism: each block adds only a modest
-# update to every token, so a token's starting point, its own patch, is never washed out. The maps are not
-# sharp spots, though. Fashion-MNIST items are centred and roughly left-right symmetric, so a patch
-# correlates with its mirror image across the garment (left and right sleeve), and many maps show a second
-# bright cell there; the centre token's own patch even comes a close second to one of them.
+# **What to look for.** In `vit`, 24 of the 25 tokens away from the border of the grid peak at their own
+# patch, and 40 of all 49: after six blocks in which every token could attend to every other, token $i$
+# still resembles patch $i$ more than any other part of the image. The one interior miss, in row 1, peaks
+# on its left neighbour by a hair (CKA 0.605 against 0.600 for its own patch). This is what
+# {cite:t}`raghu2021vision` find for ViT-B/32, and the skip-connection measurements in the next section
+# show the mechanism: each block adds only a modest update to every token, so a token's starting point, its
+# own patch, is never washed out. The maps are not sharp spots, though. Each own patch sits in a glow over
+# its neighbours, and for 17 of the 25 interior tokens the runner-up is an adjacent patch: neighbouring
+# patches of a garment vary together across images. Fashion-MNIST items are also centred and roughly
+# left-right symmetric, so a patch correlates with its mirror image (left and right sleeve), but in `vit`
+# the mirror patch is rarely the runner-up (2 of the 25 interior tokens).
 #
 # The border tokens are less tidy here than in the paper, for a reason that has to do with the data rather
 # than the model: the garment sits on a black background, so border patches are black in most images. A
 # patch that hardly varies across images gives CKA little to work with (one that never varies gives no CKA
-# at all, and its column would be NaN), and border tokens often peak on a patch of the garment instead. The
-# fraction over interior positions is the fairer summary.
+# at all, and its column would be NaN), and 8 of `vit`'s 24 border tokens peak elsewhere, six of them on
+# one of the two top-centre patches. The fraction over interior positions is the fairer summary.
 #
 # `vit-gap`, the same architecture trained to classify from the average of its tokens, localizes clearly
-# worse, as the paper also reports for its GAP model: its misses sit in the middle of the image, where the
-# garment is, while its outer ring still behaves like `vit`'s. With a CLS token, the class can be collected
-# in one place and the spatial tokens are free to keep describing their patches; with GAP, every token is
-# pushed to carry class information, at the expense of its own patch. One caveat: the zoo's `vit-gap` was
-# trained for two epochs and `vit` for five, so part of the difference may come from the shorter training.
+# worse (0.694 overall, 0.680 interior), as the paper also reports for its GAP model: 8 of its 15 misses
+# sit in the middle of the image, where the garment is, while its outer ring behaves much like `vit`'s (17
+# of 24 border tokens at their own patch, against 16). Its mirror patches also come second more often (6
+# of 25 interior tokens). With a CLS token, the class can be collected in one place and the spatial tokens
+# are free to keep describing their patches; with GAP, every token is pushed to carry class information,
+# at the expense of its own patch. One caveat: the two models were not trained alike. `vit-gap` had two
+# epochs with ±2-pixel shifts and flips and reaches 80.2% test accuracy, `vit` five epochs with flips only
+# and 86.8%, so part of the difference may come from the training rather than the read-out.
 #
-# The ResNet's maps are broad. Its last stage has a 4×4 grid, and each of its positions sees most of the
-# 28×28 image through the stacked 3×3 convolutions; the 7×7 grid of `layer3` is no sharper. Spatial
-# arrangement is built into a convolutional network's feature maps, but what sits at a position is a summary
-# of a wide neighbourhood.
+# The ResNet's maps are broad. Its last stage has a 4×4 grid, and each of its positions sees most of the 28×28
+# image through the stacked 3×3 convolutions: 6 of its 16 positions peak at their own patch. The 7×7 grid of
+# `layer3` is no sharper (18 of 49). Spatial arrangement is built into a convolutional network's feature maps,
+# but what sits at a position is a summary of a wide neighbourhood.
 
 # %% [markdown]
 # ## How much passes through the skip connections? (Figure 7)
@@ -196,26 +203,30 @@ widgets.skip_ratio_explorer(
 )
 
 # %% [markdown]
-# **What to look for.** Almost everywhere the ratio is well above 1: the residual stream is several times
-# larger than what any single sublayer adds, for spatial tokens in every block. That is the mechanism behind
+# **What to look for.** For the spatial tokens the ratio is above 2 for every token in every sublayer, and
+# its averages run from 2.9 to 7.6 for the attention sublayers and from 3.5 to 10.5 for the MLPs: the
+# residual stream is several times larger than what any single sublayer adds. That is the mechanism behind
 # the localization result above, and behind the uniform CKA heatmaps of chapter 5: a ViT's representation
 # changes gradually, token by token, because most of it is carried forward unchanged by the skip paths.
 #
 # The CLS token behaves differently. It enters block 0 as a learned vector identical for every image, so the
-# first attention sublayer writes most of it (ratio far below 1) and the CLS token stays more dependent on
-# its branches than the spatial tokens afterwards. {cite:t}`raghu2021vision` see a sharper pattern in their
-# large models: CLS ratios low in the early blocks and spatial ratios high, swapping around the middle of the
-# network. Our six-block model shows the first half of that story; its spatial-token ratios drop towards the
-# last block, where the representation is turned into a class.
+# first attention sublayer writes most of it (ratio 0.07, and 0.24 for the MLP after it), and afterwards its
+# ratios (1.5 to 7.2) stay below the spatial tokens' in every sublayer: the CLS token depends more on its
+# branches. {cite:t}`raghu2021vision` see a sharper pattern in their large models: CLS ratios low in the
+# early blocks and spatial ratios high, swapping around the middle of the network. Our six-block model shows
+# the first half of that story, without the swap; its spatial-token ratios fall to about 3 in the last
+# block, where the representation is turned into a class.
 #
-# The cosines between $z$ and $f(z)$ are small for the spatial tokens (between about −0.3 and 0.15): their
+# The cosines between $z$ and $f(z)$ are small for the spatial tokens (between about −0.3 and 0.1): their
 # branches add mostly new directions rather than lengthening or shortening the stream. The CLS token's
-# cosines are mostly positive: after block 0, its updates partly reinforce what it already holds, as one
-# would expect of a token that accumulates evidence for a class.
+# cosines are mostly positive (up to 0.37): its updates partly reinforce what it already holds, as one would
+# expect of a token that accumulates evidence for a class.
 #
-# Our ResNet's ratios are of the same order as the ViT's. In the paper the gap is large, with the ViT far
-# above the ResNet; the paper's ResNets are much deeper and wider than our 8-block one, so this part of the
-# figure does not transfer to the book's scale.
+# The ResNet's block ratios (2.0 to 4.1, mean 3.2) lie below most of the ViT's spatial-token averages
+# (means 4.9 over the attention sublayers, 7.1 over the MLPs), the direction of the paper's gap. But the gap
+# is far smaller than in the paper, and it closes in the ViT's last block; the paper's ResNets are much
+# deeper and wider than our 8-block one, so this part of the figure transfers to the book's scale only
+# weakly.
 
 # %% [markdown]
 # ## Removing one block's skip connections (Figure 8)
@@ -223,9 +234,9 @@ widgets.skip_ratio_explorer(
 # If the skip connections carry so much of the representation, what happens without them? The zoo defines
 # three ViTs in which block $k$ (counting from 0) has both its skip connections removed: it computes
 # $\mathrm{mlp}(\mathrm{attn}(x))$ instead of adding each branch to its input. To keep the zoo's training
-# budget small they are trained for one epoch, so the fair baseline is `vit-short`: the intact ViT
-# trained on exactly the same one-epoch schedule. Below, each model's layers are compared with each other by
-# CKA (as in chapter 5): 38 layers per model, about six per block.
+# budget small they are trained for one epoch (469 steps, horizontal flips only), so the fair baseline is
+# `vit-short`: the intact ViT trained on exactly the same schedule. Below, each model's layers are compared
+# with each other by CKA (as in chapter 5): 38 layers per model, about six per block.
 
 # %%
 NOSKIP = ("vit-noskip-1", "vit-noskip-3", "vit-noskip-5")
@@ -252,7 +263,7 @@ if noskip_models:
     layer_names = within[BASELINE][1]
     print(len(layer_names), "layers per model:", ", ".join(layer_names[:8]), "...")
 
-# %%
+# %% tags=["nbval-check-output"]
 accuracies = {name: zoo.manifest_entry(name)["test_accuracy"] for name in noskip_models}
 removed_blocks = {name: (zoo.spec(name).no_skip_blocks or (None,))[0] for name in noskip_models}
 if noskip_models:
@@ -268,10 +279,36 @@ if noskip_models:
     display(widgets.noskip_explorer(noskip_matrices, layer_names, accuracies, removed_blocks, baseline=BASELINE))
 
 # %% [markdown]
-# **What to look for.** The paper finds that the heatmap splits at the block whose skips are gone: layers
-# before it stop resembling layers after it, and a middle block's removal costs about 4% accuracy. In this
-# edition of the book the no-skip models and their baseline are not trained yet (the zoo's training budget
-# ran out); the cells above then print which ones are missing, and the figure appears once they exist.
+# To put the heatmaps in numbers: for each removed block $k$, the CKA between the outputs of blocks $k-1$
+# and $k$ (the removed block's input and output), and the mean CKA between every layer up to block $k$'s
+# input and every layer from its output on, in the no-skip model and in `vit-short` for the same split.
+
+# %% tags=["nbval-check-output"]
+for name in NOSKIP if noskip_models else ():
+    block = removed_blocks[name]
+    start, end = layer_names.index(f"blocks.{block - 1}"), layer_names.index(f"blocks.{block}")
+    summary = []
+    for model in (BASELINE, name):
+        matrix = noskip_matrices[model]
+        summary += [f"{model} {float(matrix[start, end]):.3f} / {float(matrix[: start + 1, end:].mean()):.3f}"]
+    print(f"block {block} (CKA input-output / mean before x after):", ",  ".join(summary))
+
+# %% [markdown]
+# **What to look for.** `vit-short`'s heatmap has no boundary anywhere: consecutive block outputs have CKA
+# of about 0.99, and similarity fades only slowly with distance. Each no-skip model splits exactly at the
+# block whose skips are gone, as {cite:t}`raghu2021vision` find. The CKA between that block's input and
+# output falls from about 0.99 to 0.80 (block 1), 0.74 (block 3) and 0.75 (block 5), and the mean CKA
+# between the layers before the block and those after it drops from 0.85, 0.83 and 0.90 in `vit-short` to
+# 0.72, 0.69 and 0.70. On either side of the split the layers still resemble each other, so the heatmap
+# becomes two bright squares (for block 5, the second is only the last block's output and the final norm):
+# a block without skips has to build a new representation from its input, while the blocks after it, whose
+# skips are intact, again change it gradually.
+#
+# The accuracy cost does not reproduce. Against `vit-short` (79.60%), removing block 1's skips costs 0.7
+# points (78.87%), block 3's nothing (79.60%), and block 5's even gains 1.1 points (80.70%), where the paper
+# loses about 4% for a middle block. In our six-block model trained for one epoch, the split in the
+# representation is real but costs little or nothing. Each model was trained once, so differences of about
+# a point may be within seed-to-seed variation, which we have not measured.
 
 # %% [markdown]
 # ## Where is the class linearly readable? (Figure 11)
@@ -318,19 +355,24 @@ for name, result in probe_results.items():
 widgets.probe_explorer(probe_results, reference_grid=7)
 
 # %% [markdown]
-# **What to look for.** In every model, every read-out improves with depth: the class becomes more linearly
-# available block after block. Each model is read best through the pooling it was trained with: `vit`'s
-# CLS token beats its token average at the last block, `vit-gap`'s and the ResNet's global average beats any
-# single position. This is the pattern of the paper's Figure 11.
+# **What to look for.** In every model, every read-out becomes more accurate with depth (`vit-gap`'s GAP
+# levels off after block 3): the class becomes more linearly available block after block. At the last block
+# each model is read best through the pooling it was trained with: `vit`'s CLS token (0.868, as high as the
+# model's own test accuracy) beats its token average (0.809) and `vit-gap`'s and the ResNet's global average
+# (0.814 and 0.916) beat their best single position (0.810 and 0.905). This is the pattern of the paper's
+# Figure 11. In `vit` the CLS token leads for good only from block 3; in blocks 1 and 2 the token average
+# reads the class better (0.742 and 0.755 against 0.702 and 0.750).
 #
-# Single spatial tokens are always behind the pooled read-outs, but by how much depends on the training
-# objective. The paper finds that in its CLS-trained ViT the spatial tokens of the top blocks probe poorly,
-# because nothing in training asks them to carry the class. Our small `vit` shows a mild version of this:
-# its single tokens stay clearly below its CLS token, while the tokens of `vit-gap`, which are averaged into
-# its output and so all receive the class gradient, probe better than `vit`'s despite the shorter training.
-# This is the other side of the localization result: `vit-gap`'s tokens know more about the class and less
-# about their own patch. The ResNet's 16 pooled positions close most of the gap to GAP in the last blocks,
-# where each position's receptive field covers most of the image.
+# On average, single spatial tokens are always behind the pooled read-outs, but by how much depends on the
+# training objective. The paper finds that in its CLS-trained ViT the spatial tokens of the top blocks probe
+# poorly, because nothing in training asks them to carry the class. Our small `vit` shows a milder version of
+# this: at the last block its single tokens average 0.760, 0.108 below its CLS token, while the tokens of
+# `vit-gap`, which are averaged into its output and so all receive the class gradient, probe better than
+# `vit`'s from block 1 on (0.788 at the last block), although `vit-gap` is the less accurate model (80.2%
+# against 86.8%); its token average even edges out `vit`'s (0.814 against 0.809). This is the other side of
+# the localization result: `vit-gap`'s tokens know more about the class and less about their own patch. The
+# ResNet's 16 pooled positions close most of their gap to GAP in the last block (0.883 against 0.916), where
+# each position's receptive field covers most of the image.
 
 # %% [markdown]
 # ## At paper scale
@@ -362,15 +404,16 @@ else:
 # ## Summary
 #
 # - **Position survives to the top of a ViT.** Final-block tokens of the CLS-trained ViT still resemble
-#   their own input patch more than any other, for nearly every position away from the image border. The
+#   their own input patch more than any other, for 24 of the 25 positions away from the image border. The
 #   ResNet's final positions are broad summaries of large neighbourhoods, and a ViT trained with global
-#   average pooling keeps less of its tokens' positions, as in {cite:t}`raghu2021vision`.
-# - **Skip connections carry most of the representation.** For spatial tokens the residual stream is several
-#   times larger than any sublayer's update; the CLS token is built by its branches and depends on them
-#   more. In the paper, removing one block's skip connections makes that block a boundary in the
-#   representation (Figure 8).
+#   average pooling keeps less of its tokens' positions (17 of 25), as in {cite:t}`raghu2021vision`.
+# - **Skip connections carry most of the representation.** For spatial tokens the residual stream is about 3
+#   to 10 times larger than any sublayer's update on average; the CLS token is built by its branches and
+#   depends on them more. Removing one block's skip connections makes that block a boundary in the
+#   representation, as in the paper (Figure 8), but in our one-epoch miniature it costs at most 0.7 points of
+#   accuracy rather than the paper's 4%.
 # - **The class becomes linearly readable gradually**, and each model is best read through the pooling it was
-#   trained with; single tokens of a CLS-trained ViT lag behind its CLS token, and carry more about their
+#   trained with; single tokens of a CLS-trained ViT lag well behind its CLS token, and carry more about their
 #   patch than about the class.
 #
 # These findings connect to the previous chapters: the uniform layer-to-layer similarity of ViTs (chapter 5)
