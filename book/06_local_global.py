@@ -261,6 +261,32 @@ for name in panels.values():
 # random start (`local_init_heads=()`), is not in the zoo.
 
 # %% [markdown]
+# ## Fig 5: local heads compute what early convolutions compute
+#
+# If the local heads of the first block play the role of early convolutions, their output should resemble
+# the early layers of a ResNet more than the output of the global heads does. To test that, order the four
+# heads of block 0 from most local to most global, take windows of consecutive heads (a *head subset*), and
+# restrict the attention output to that subset: each head's softmax(q·k)·v at every patch, read before the
+# output projection mixes the heads together. Then compare each subset with the ResNet's stem and first
+# blocks by linear CKA (chapter 4), and plot CKA against the subset's mean attention distance.
+
+# %% tags=["nbval-check-output"]
+resnet_layers = ["act1", "layer1.0", "layer1.1", "layer2.0"]
+subsets = attention.head_subsets(head_order[0], size=2)
+subset_cka = cached(
+    ("chapter 6 head-subset CKA", vit, resnet, images, subsets, resnet_layers),
+    lambda: attention.head_subset_cka(vit, resnet, images, subsets, resnet_layers, block=0, batch_size=250),
+)
+subset_distance = attention.subset_distances(distances[0], subsets)
+print("subset (heads)  mean distance (px)  CKA with " + " / ".join(resnet_layers))
+for heads, distance, row in zip(subsets, subset_distance.tolist(), subset_cka.tolist(), strict=True):
+    print(f"{str(heads):>14}  {distance:18.2f}  " + " / ".join(f"{c:.2f}" for c in row))
+
+# %%
+fig5 = widgets.head_subset_cka_view(vit, resnet, images, resnet_layers, distances, precomputed={(0, 2): subset_cka})
+fig5
+
+# %% [markdown]
 # The more local the subset, the more its output resembles the ResNet's early layers: in block 0, the two
 # most local heads (6.1 px on average) reach a CKA of 0.86 with the ResNet's stem and 0.83–0.85 with its
 # first blocks, while the two most global heads (14.5 px) reach 0.71 with the stem and 0.68–0.73 with the
