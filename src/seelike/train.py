@@ -29,13 +29,16 @@ from .attention import dataset_mean_attention_distance
 RUNS_DIR = data.REPO_ROOT / "runs"
 
 
-def augment(images: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
+def augment(
+    images: torch.Tensor, generator: torch.Generator, max_shift: int = 2, return_flips: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Random shift by up to `max_shift` pixels (zero padding) and horizontal flip, per image.
 
     Args:
         images: (B, C, H, W).
+        return_flips: also return which images were mirrored.
     Returns:
-        (B, C, H, W) augmented copy.
+        (B, C, H, W) augmented copy, and with `return_flips` a (B,) bool tensor.
     """
     batch, _, height, width = images.shape
     padded = F.pad(images, (max_shift,) * 4)
@@ -47,7 +50,63 @@ def augment(images: torch.Tensor, generator: torch.Generator, max_shift: int = 2
     cols = torch.where(flip[:, None], cols.flip(1), cols)[:, None, None, :]
     index_b = torch.arange(batch)[:, None, None, None]
     index_c = torch.arange(images.shape[1])[None, :, None, None]
-    return padded[index_b, index_c, rows, cols]
+    augmented = padded[index_b, index_c, rows, cols]
+    return (augmented, flip) if return_flips else augmented
+
+
+@torch.inference_mode()
+def teacher_logits(teacher: str, images: torch.Tensor, cache: Path | None = None) -> torch.Tensor:
+    """The zoo model `teacher`'s logits for every training image and its mirror image.
+
+    Distillation targets are computed once, not per step: with flips as the only augmentation an image
+    has exactly two views. The result is cached next to the run's state (keyed by the teacher's sha256).
+
+    Args:
+        teacher: zoo entry name, e.g. "resnet".
+        images: (N, C, H, W) training images in [0, 1].
+        cache: file to reuse or write.
+    Returns:
+        (N, 2, num_classes) float32: [:, 0] for the image as is, [:, 1] for its horizontal mirror.
+    """
+    sha256 = zoo.manifest_entry(teacher)["sha256"]
+    if cache is not None and cache.is_file():
+        stored = torch.load(cache, weights_only=True)
+        if stored["sha256"] == sha256 and stored["logits"].shape[0] == len(images):
+            return stored["logits"]
+    model = zoo.load(teacher)
+    logits = torch.stack(
+        [
+            torch.cat([model(batch) for batch in data.batches(views, 500)])
+            for views in (images, images.flip(-1))
+        ],
+        dim=1,
+    ).float()
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"sha256": sha256, "logits": logits}, cache)
+    return logits
+
+
+def distillation_loss(
+    logits: torch.Tensor, teacher: torch.Tensor, mode: str, temperature: float = 1.0
+) -> torch.Tensor:
+    """DeiT's distillation term without a distillation token.
+
+    Args:
+        logits: (B, K) student logits.
+        teacher: (B, K) teacher logits for the same views.
+        mode: "hard" (cross-entropy with the teacher's top class) or "soft" (KL at `temperature`, times T²).
+    Returns:
+        scalar loss.
+    """
+    if mode == "hard":
+        return F.cross_entropy(logits, teacher.argmax(1))
+    if mode == "soft":
+        return F.kl_div(
+            F.log_softmax(logits / temperature, 1), F.log_softmax(teacher / temperature, 1),
+            reduction="batchmean", log_target=True,
+        ) * temperature**2  # fmt: skip
+    raise ValueError(f"distill_mode must be 'hard' or 'soft', not {mode!r}")
 
 
 def learning_rate(step: int, total: int, warmup: int, peak: float) -> float:
@@ -126,6 +185,15 @@ def train(
     total_steps = round(spec.epochs * steps_per_epoch)
     warmup_steps = max(1, round(spec.warmup_epochs * steps_per_epoch))
 
+    targets = None
+    if spec.teacher:
+        if spec.max_shift:
+            raise ValueError(
+                f"[{name}] distillation precomputes the teacher's logits for two views per image, "
+                f"so it needs max_shift=0 (got {spec.max_shift})"
+            )
+        targets = teacher_logits(spec.teacher, train_images, run_dir / "teacher_logits.pt")
+
     model = zoo.build(spec)  # explicit (unfused) attention: on this CPU it trains faster than SDPA
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
@@ -164,10 +232,15 @@ def train(
         order = _batch_order(len(train_images), steps_per_epoch, spec.batch_size, epoch, spec.seed)
         index = order[position * spec.batch_size : (position + 1) * spec.batch_size]
         generator = torch.Generator().manual_seed(spec.seed * 1_000_003 + step)
-        images = augment(train_images[index], generator, max_shift=spec.max_shift)
+        images, flips = augment(train_images[index], generator, max_shift=spec.max_shift, return_flips=True)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total_steps, warmup_steps, spec.lr)
-        loss = F.cross_entropy(model(images), train_labels[index], label_smoothing=spec.label_smoothing)
+        logits = model(images)
+        loss = F.cross_entropy(logits, train_labels[index], label_smoothing=spec.label_smoothing)
+        if targets is not None:
+            distill = distillation_loss(logits, targets[index, flips.long()], spec.distill_mode,
+                                        spec.distill_temperature)  # fmt: skip
+            loss = (1 - spec.distill_weight) * loss + spec.distill_weight * distill
         if not torch.isfinite(loss):
             save_state()
             raise FloatingPointError(

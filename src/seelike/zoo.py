@@ -48,6 +48,9 @@ class ModelSpec:
         local_init_heads: per block, how many heads start local (mimetic-style q/k init), blocks 0..k.
         lr, weight_decay, batch_size, warmup_epochs, label_smoothing: optimiser settings.
         max_shift: augmentation's random shift in pixels (0: horizontal flips only).
+        teacher: zoo entry to distil from (DeiT-style, no distillation token); "" for none.
+        distill_weight, distill_mode, distill_temperature: loss = (1 - w) * CE(labels) + w * distillation,
+            "hard" (teacher's top class) or "soft" (KL at the temperature).
         seed: the training seed.
     """
 
@@ -66,6 +69,10 @@ class ModelSpec:
     warmup_epochs: float = 0.5
     label_smoothing: float = 0.0
     max_shift: int = 2
+    teacher: str = ""
+    distill_weight: float = 0.5
+    distill_mode: str = "hard"
+    distill_temperature: float = 1.0
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
