@@ -172,12 +172,6 @@ def test_vit_has_local_and_global_heads_in_low_blocks(fashion_test):
     assert local >= 1 and global_ >= 1
 
 
-@pytest.mark.xfail(
-    reason="issue 4, not met: with two heads per block seeded local, every fraction model keeps both block-0 "
-    "local heads and loses the block-1 ones, like vit; vit-data3 even a little more (0.39x, 0.37x "
-    "of uniform against 0.46x, 0.38x)",
-    strict=True,
-)
 def test_less_data_gives_fewer_local_heads(fashion_test):
     _trained("vit")
     _trained("vit-data3")

@@ -1,7 +1,8 @@
 """Train zoo entries: `python -m seelike.train NAME [NAME ...]` or `python -m seelike.train --all`.
 
 Deterministic (seeded data order and augmentation per step), AdamW with linear warm-up then cosine decay,
-light augmentation (random ±2-pixel shifts; horizontal flips), a progress bar, and a checkpoint every
+light augmentation (random shifts of up to `max_shift` pixels; horizontal flips), optional DeiT-style
+distillation from another zoo entry, a progress bar, and a checkpoint every
 `--checkpoint-every` steps and at every epoch end in `runs/<name>/`, so a killed run resumes where it stopped.
 At the end: `data/zoo/<name>.safetensors` (float16) and an entry in `data/zoo/manifest.json`.
 """
