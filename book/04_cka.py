@@ -256,7 +256,7 @@ views.minibatch_view(vit_block, resnet_unit, minibatch_sizes, title="ViT blocks.
 # (and grows with the number of features and examples). These two layers have a spread (standard deviation)
 # of about 0.6: at their own scale, even +100 costs the float32 formula only the third decimal. Scaled by 0.1
 # (the default below; the control offers others), they behave like layers whose activations sit far from zero
-# compared with how much they vary, and at +100 the float32 CKA is close to 0 instead of 0.90.
+# compared with how much they vary, and at +100 the float32 CKA is close to 0 instead of 0.91.
 
 # %% tags=["nbval-check-output"]
 checks = {}

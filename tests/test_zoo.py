@@ -136,6 +136,14 @@ def test_checkpoint_was_trained_from_the_current_spec(name):
     assert trained_with == json.loads(json.dumps(zoo.spec(name).to_dict()))
 
 
+def test_teachers_train_before_their_students():
+    order = zoo.names()
+    for name in order:
+        teacher = zoo.spec(name).teacher
+        if teacher:
+            assert order.index(teacher) < order.index(name), f"{name} is distilled from {teacher}"
+
+
 def test_zoo_fits_in_40_megabytes():
     total = sum(path.stat().st_size for path in zoo.ZOO_DIR.glob("*.safetensors"))
     assert total <= 40 * 2**20

@@ -1,9 +1,9 @@
 """Rerun the recipes tried for issue 4's local-head requirement (vit vs vit-data3).
 
 The requirement: in blocks 0-1, `vit` has a head at <= 0.6x the uniform mean attention distance (8.66 px
-on the 7x7 grid of 4-px patches) and one at >= 0.9x, and `vit-data3` has fewer such local heads. Every
-recipe below keeps the shipped `vit` spec and changes only what its name says. Each run takes the same
-2,345 steps as `vit` (about 33 min on one thread); the full-data and 3% runs can go side by side:
+on the 7x7 grid of 4-px patches) and one at >= 0.9x, and `vit-data3` has fewer such local heads. Each
+recipe below is the shipped `vit` spec with the seed strength and teacher its name gives. Each run takes the
+same 2,345 steps as `vit` (about 33 min on one thread); the full-data and 3% runs can go side by side:
 
     python tools/locality_recipes.py seeded-2-distilled --fraction 1.0 &
     python tools/locality_recipes.py seeded-2-distilled --fraction 0.03 &
@@ -22,9 +22,11 @@ import torch
 from seelike import attention, train, zoo
 
 RECIPES = {
-    "seeded-6": {},  # the shipped vit: two heads per block of blocks 0-1 start local (strength 6)
-    "seeded-2": {"local_init_strength": 2.0},  # a weaker start: 7.3-8.0 px instead of 3-5 px
-    # + DeiT-style hard distillation from the zoo resnet, weight 0.5
+    # session 2's vit: two heads per block of blocks 0-1 start strongly local (3-5 px)
+    "seeded-6": {"local_init_strength": 6.0, "teacher": ""},
+    # a weaker start: the seeded heads begin at 7.3-8.0 px
+    "seeded-2": {"local_init_strength": 2.0, "teacher": ""},
+    # the shipped vit: the weaker start + DeiT-style hard distillation from the zoo's resnet, weight 0.5
     "seeded-2-distilled": {"local_init_strength": 2.0, "teacher": "resnet"},
 }
 
