@@ -24,7 +24,7 @@ from seelike import attention, train, zoo
 RECIPES = {
     # session 2's vit: two heads per block of blocks 0-1 start strongly local (3-5 px)
     "seeded-6": {"local_init_strength": 6.0, "teacher": ""},
-    # a weaker start: the seeded heads begin at 7.3-8.0 px
+    # a weaker start: the seeded heads begin at 7.2-7.9 px
     "seeded-2": {"local_init_strength": 2.0, "teacher": ""},
     # the shipped vit: the weaker start + DeiT-style hard distillation from the zoo's resnet, weight 0.5
     "seeded-2-distilled": {"local_init_strength": 2.0, "teacher": "resnet"},
