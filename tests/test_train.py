@@ -104,19 +104,23 @@ def test_soft_distillation_matches_the_kl_formula():
         train.distillation_loss(student, teacher, "medium")
 
 
-def test_teacher_logits_cover_both_views_and_are_cached(tmp_path):
+def test_teacher_logits_cover_both_views_and_are_cached(tmp_path, monkeypatch):
     if not zoo.checkpoint_path("resnet").is_file():
         pytest.skip("the teacher resnet is not trained")
     images = data.fashion_mnist("test")[0][:12]
-    cache = tmp_path / "teacher.pt"
-    logits = train.teacher_logits("resnet", images, cache)
+    logits = train.teacher_logits("resnet", images, tmp_path)
     assert logits.shape == (12, 2, 10)
     with torch.inference_mode():
         teacher = zoo.load("resnet")
         assert torch.allclose(logits[:, 0], teacher(images), atol=1e-5)
         assert torch.allclose(logits[:, 1], teacher(images.flip(-1)), atol=1e-5)
-    torch.save({"sha256": "0" * 64, "logits": torch.zeros(12, 2, 10)}, cache)  # another teacher's cache
-    assert torch.allclose(train.teacher_logits("resnet", images, cache), logits)
+    assert len(list(tmp_path.glob("resnet-*.pt"))) == 1
+    monkeypatch.setattr(zoo, "load", lambda name: pytest.fail("the cached logits were not reused"))
+    assert torch.equal(train.teacher_logits("resnet", images, tmp_path), logits)
+    other_images = images.flip(-2)  # different pixels: a different file, not the cached logits
+    monkeypatch.undo()
+    assert not torch.allclose(train.teacher_logits("resnet", other_images, tmp_path), logits)
+    assert len(list(tmp_path.glob("resnet-*.pt"))) == 2
 
 
 def test_distillation_refuses_shift_augmentation(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -56,24 +57,26 @@ def augment(
 
 
 @torch.inference_mode()
-def teacher_logits(teacher: str, images: torch.Tensor, cache: Path | None = None) -> torch.Tensor:
+def teacher_logits(teacher: str, images: torch.Tensor, cache_dir: Path | None = None) -> torch.Tensor:
     """The zoo model `teacher`'s logits for every training image and its mirror image.
 
     Distillation targets are computed once, not per step: with flips as the only augmentation an image
-    has exactly two views. The result is cached next to the run's state (keyed by the teacher's sha256).
+    has exactly two views. Results are cached in `cache_dir` under a name made of the teacher's weights
+    sha256 and the images' sha256, so every run on the same images (vit, vit-short, the no-skip models)
+    shares one file, and retraining the teacher makes a new one.
 
     Args:
         teacher: zoo entry name, e.g. "resnet".
         images: (N, C, H, W) training images in [0, 1].
-        cache: file to reuse or write.
+        cache_dir: folder to reuse or write the cache file in.
     Returns:
         (N, 2, num_classes) float32: [:, 0] for the image as is, [:, 1] for its horizontal mirror.
     """
-    sha256 = zoo.manifest_entry(teacher)["sha256"]
+    weights = zoo.manifest_entry(teacher)["sha256"]
+    pixels = hashlib.sha256(images.contiguous().numpy().tobytes()).hexdigest()
+    cache = cache_dir / f"{teacher}-{weights[:12]}-{pixels[:12]}.pt" if cache_dir else None
     if cache is not None and cache.is_file():
-        stored = torch.load(cache, weights_only=True)
-        if stored["sha256"] == sha256 and stored["logits"].shape[0] == len(images):
-            return stored["logits"]
+        return torch.load(cache, weights_only=True)
     model = zoo.load(teacher)
     logits = torch.stack(
         [
@@ -84,7 +87,9 @@ def teacher_logits(teacher: str, images: torch.Tensor, cache: Path | None = None
     ).float()
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"sha256": sha256, "logits": logits}, cache)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        torch.save(logits, tmp)
+        os.replace(tmp, cache)  # atomic: two trainers may write the same file
     return logits
 
 
@@ -193,7 +198,7 @@ def train(
                 f"[{name}] distillation precomputes the teacher's logits for two views per image, "
                 f"so it needs max_shift=0 (got {spec.max_shift})"
             )
-        targets = teacher_logits(spec.teacher, train_images, run_dir / "teacher_logits.pt")
+        targets = teacher_logits(spec.teacher, train_images, run_dir.parent / "teacher-logits")
 
     model = zoo.build(spec)  # explicit (unfused) attention: on this CPU it trains faster than SDPA
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
