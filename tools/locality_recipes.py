@@ -41,12 +41,15 @@ def main() -> None:
     name = f"{args.recipe}-f{args.fraction:g}"
     out = train.RUNS_DIR / "recipes"
     entry = train.train(name, spec, run_dir=out / name, output_dir=out / "zoo", threads=args.threads)
-    distances = torch.tensor(entry["mean_attention_distance_px"][:2])  # on the first 1,000 test images
-    ratio = distances / attention.uniform_attention_distance(7, 4)
+    distances = torch.tensor(entry["mean_attention_distance_px"])  # (blocks, heads), first 1,000 test images
+    patch_size = spec.arch["patch_size"]
+    grid_size = spec.arch["img_size"] // patch_size
+    local = attention.local_head_mask(distances, grid_size, patch_size, fraction=0.6, blocks=(0, 1))
+    global_ = distances[:2] >= 0.9 * attention.uniform_attention_distance(grid_size, patch_size)
     print(f"[{name}] test accuracy {entry['test_accuracy']:.4f}")
-    print(f"[{name}] blocks 0-1 distance / uniform: {[[round(v, 2) for v in r.tolist()] for r in ratio]}")
-    print(f"[{name}] local heads (<= 0.6x): {int((ratio <= 0.6).sum())}, global (>= 0.9x): "
-          f"{int((ratio >= 0.9).sum())}")  # fmt: skip
+    print(f"[{name}] blocks 0-1 distances (px): {distances[:2].tolist()}")
+    print(f"[{name}] local heads (<= 0.6x uniform): {int(local.sum())}, "
+          f"global (>= 0.9x): {int(global_.sum())}")  # fmt: skip
 
 
 if __name__ == "__main__":
