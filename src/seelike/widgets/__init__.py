@@ -17,7 +17,9 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-__all__ = ["LiveFigure", "figure_png", "figure_signature"]
+__all__ = ["LiveFigure", "figure_png", "figure_signature", "widget_view_bundle"]
+
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def figure_png(figure: Figure, dpi: int = 80) -> bytes:
@@ -84,13 +86,28 @@ class LiveFigure:
         self._show(figure_png(self.figure))
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude) or {}
-        if isinstance(bundle, tuple):
-            bundle = bundle[0]
-        bundle = dict(bundle)
+        bundle = dict(widget_view_bundle(self.widget, include=include, exclude=exclude))
         bundle["image/png"] = base64.b64encode(self.default_png).decode("ascii")
         bundle["text/plain"] = f"<LiveFigure: {', '.join(self.controls)}>"
         return bundle
+
+
+def widget_view_bundle(widget: widgets.Widget, include=None, exclude=None) -> dict:
+    """The display bundle of an ipywidgets widget, under ipywidgets 8 and 7.7 alike.
+
+    ipywidgets 8 widgets have `_repr_mimebundle_`. Those of 7.x (Colab's stock version) only have
+    `_ipython_display_`, which publishes the same widget-view reference itself; here it is built the way 7.x
+    builds it, and the widget is told it was displayed (its `on_displayed` callbacks run).
+    """
+    if hasattr(widget, "_repr_mimebundle_"):
+        bundle = widget._repr_mimebundle_(include=include, exclude=exclude) or {}
+        return dict(bundle[0] if isinstance(bundle, tuple) else bundle)
+    bundle = {"text/plain": repr(widget)[:110]}
+    if widget._view_name is not None:
+        bundle[WIDGET_VIEW_MIME] = {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}
+        if hasattr(widget, "_handle_displayed"):  # 7.x: run the widget's on_displayed callbacks
+            widget._handle_displayed()
+    return bundle
 
 
 from .basics import *  # noqa: E402,F403  chapters 1-3
