@@ -322,7 +322,7 @@ def end_to_end(spec: dict) -> dict:
     from seelike.cka import cka_matrix
 
     def model(name):
-        trained = name in zoo.read_manifest()["models"]
+        trained = name in zoo.read_manifest(legacy=True)["models"]
         return (zoo.load(name) if trained else zoo.build(name).eval()), trained
 
     (vit, vit_trained), (resnet, resnet_trained) = model("vit"), model("resnet")

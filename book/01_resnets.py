@@ -128,7 +128,7 @@ views.live_training_view(toy_images, toy_labels, depth=32, steps=150, lr=0.05)
 # zoo's manifest; the slider smooths the loss.
 
 # %%
-trained = zoo.read_manifest()["models"]
+trained = zoo.read_manifest(legacy=True)["models"]
 histories = {name: trained[name]["history"] for name in ("plainnet", "resnet") if name in trained}
 for name in ("plainnet", "resnet"):
     if name not in trained:
@@ -162,7 +162,7 @@ views.zoo_training_curves_view(histories, smoothing=4)
 # ratio is infinite.
 
 # %%
-resnets = {"resnet (trained)": zoo.load("resnet"), "resnet (at initialisation)": zoo.build("resnet").eval()}
+resnets = {"resnet (trained)": zoo.load("resnet"), "resnet (at initialisation)": zoo.build_legacy("resnet").eval()}
 stream = gradients.residual_branch_norms(resnets["resnet (trained)"], test_images[:512])
 for block, skip, branch in zip(stream["blocks"], stream["skip"], stream["branch"], strict=True):
     print(f"{block}: ‖skip‖ {skip:6.2f}   ‖f(x)‖ {branch:6.2f}   ratio {skip / branch:5.2f}")

@@ -59,7 +59,7 @@ subset = data.nested_subset(test_labels, 0.05, seed=0)  # 500 test images, 50 pe
 images, labels = test_images[subset], test_labels[subset]
 
 vit, resnet = zoo.load("vit"), zoo.load("resnet")
-trained = zoo.read_manifest()["models"]  # the zoo trains one model after another: use those that are ready
+trained = zoo.read_manifest(legacy=True)["models"]  # the zoo trains one model after another: use those that are ready
 vits = {"vit": vit} | {name: zoo.load(name) for name in ["vit-gap", "vit-data3", "vit-data10", "vit-data30"] if name in trained}
 patch_size, grid_size, num_prefix = attention.model_patch_geometry(vit)
 print(f"{len(images)} images | ViT: {grid_size}x{grid_size} patches of {patch_size} px + {num_prefix} CLS token")
@@ -194,7 +194,7 @@ panels = {"3% of the data": "vit-data3", "10%": "vit-data10", "30%": "vit-data30
 if missing := [name for name in panels.values() if name not in vits]:
     print("not trained yet (python -m seelike.train NAME):", ", ".join(missing))
     panels = {title: name for title, name in panels.items() if name in vits}
-initialisation = zoo.build("vit").eval()  # the untrained network all four start from (same seed, same seeding)
+initialisation = zoo.build_legacy("vit").eval()  # the untrained network all four start from (same seed, same seeding)
 fraction_distances = {
     name: distances if name == "vit" else cached(
         ("chapter 6 distances", vits[name], images),

@@ -255,7 +255,7 @@ widgets.skip_ratio_explorer(
 NOSKIP = ("vit-noskip-1", "vit-noskip-3", "vit-noskip-5")
 CKA_IMAGES = test_images[:512]
 BASELINE = "vit-short"  # the intact ViT with the no-skip models' recipe and schedule
-trained = zoo.read_manifest()["models"]
+trained = zoo.read_manifest(legacy=True)["models"]
 missing = [name for name in (BASELINE, *NOSKIP) if name not in trained]
 if missing:  # the zoo's last entries; train them with: python -m seelike.train vit-short vit-noskip-1 ...
     print("not trained yet:", ", ".join(missing), "- Figure 8 is skipped")
@@ -278,7 +278,7 @@ if noskip_models:
 
 # %% tags=["nbval-check-output"]
 accuracies = {name: zoo.manifest_entry(name)["test_accuracy"] for name in noskip_models}
-removed_blocks = {name: (zoo.spec(name).no_skip_blocks or (None,))[0] for name in noskip_models}
+removed_blocks = {name: (zoo.legacy_spec(name).no_skip_blocks or (None,))[0] for name in noskip_models}
 if noskip_models:
     vit_accuracy = zoo.manifest_entry("vit")["test_accuracy"]
     print(f"{'vit':13s} (same recipe, 5 epochs; reference only) test accuracy {vit_accuracy:.4f}")

@@ -84,14 +84,14 @@ train_images, train_labels = data.fashion_mnist("train")
 # Display labels, from the least data to the most. "vit" is the full-data reference.
 LABELS = {"vit-data3": "3%", "vit-data10": "10%", "vit-data30": "30%", "vit": "100%"}
 INIT_LABEL = "0% (initialisation)"
-trained = zoo.read_manifest()["models"]
+trained = zoo.read_manifest(legacy=True)["models"]
 for name in [*LABELS, "resnet"]:
     if name not in trained:
         print(f"{name}: not trained yet, left out (train it with: python -m seelike.train {name})")
 models = {name: zoo.load(name) for name in [*LABELS, "resnet"] if name in trained}
 vits = {LABELS[name]: models[name] for name in LABELS if name in models}
 # The untrained network every zoo ViT starts from (same seed, same local-head initialisation).
-initialisation = zoo.build("vit").eval()
+initialisation = zoo.build_legacy("vit").eval()
 
 # %% [markdown]
 # ## What each model was trained on
@@ -104,8 +104,8 @@ print(f"{'model':11s} {'data':>5s} {'images':>7s} {'steps':>6s} {'passes':>7s} {
 for name in [*LABELS, "resnet"]:
     if name in trained:
         entry = trained[name]
-        passes = entry["steps"] * zoo.spec(name).batch_size / entry["train_size"]
-        fraction = f"{zoo.spec(name).data_fraction:.0%}"
+        passes = entry["steps"] * zoo.legacy_spec(name).batch_size / entry["train_size"]
+        fraction = f"{zoo.legacy_spec(name).data_fraction:.0%}"
         print(f"{name:11s} {fraction:>5s} {entry['train_size']:7d} {entry['steps']:6d} {passes:7.1f} {entry['test_accuracy']:9.4f}")
 
 # %% [markdown]

@@ -245,7 +245,8 @@ def test_cka_matrix_across_devices(zoo_models, images):
 
 
 def test_attention_helpers_keep_working(zoo_models, images):
+    heads = zoo_models["vit"].blocks[0].attn.num_heads
     probabilities = A.attention_probabilities(zoo_models["vit"], images[:2])
-    assert len(probabilities) == 6 and probabilities[0].shape == (2, 4, 50, 50)
-    assert torch.allclose(probabilities[0].sum(-1), torch.ones(2, 4, 50))
+    assert len(probabilities) == 6 and probabilities[0].shape == (2, heads, 50, 50)
+    assert torch.allclose(probabilities[0].sum(-1), torch.ones(2, heads, 50))
     assert len(list(A.iterate_attention(zoo_models["vit"], images[:5], batch_size=2))) == 3

@@ -125,7 +125,7 @@ def test_qk_route_matches_probability_route_on_a_zoo_vit(vit_and_images, renorma
     fused = dataset_mean_attention_distance(
         model, images, 4, batch_size=12, renormalize=renormalize, method="qk"
     )
-    assert probabilities.shape == (6, 4)
+    assert probabilities.shape == (6, model.blocks[0].attn.num_heads)
     torch.testing.assert_close(fused, probabilities, rtol=1e-5, atol=1e-5)
     one_batch = mean_attention_distance_qk(model, images, renormalize=renormalize)
     torch.testing.assert_close(one_batch, fused, rtol=1e-10, atol=1e-10)
@@ -176,7 +176,8 @@ def test_head_outputs_are_what_the_projection_mixes(vit_and_images):
     model, images = vit_and_images
     for block in (0, 3):
         outputs = head_outputs(model, images[:4], block)
-        assert outputs.shape == (4, 50, 4, 32)
+        heads = model.blocks[0].attn.num_heads
+        assert outputs.shape == (4, 50, heads, 128 // heads)
         captured: dict[str, torch.Tensor] = {}
         attn = model.blocks[block].attn
         handle = attn.register_forward_hook(lambda m, i, out, store=captured: store.update(out=out))

@@ -26,7 +26,7 @@ def test_known_first_labels():
 
 def test_bad_split():
     with pytest.raises(ValueError, match="split"):
-        data.fashion_mnist("validation")
+        data.fashion_mnist("valid")
 
 
 def _offline_everywhere(monkeypatch, tmp_path):

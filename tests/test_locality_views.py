@@ -92,7 +92,8 @@ def test_data_scale_and_head_subset_views(small_set):
     before = figure_signature(cka_view.figure)
     cka_view.controls["size"].value = 1
     assert figure_signature(cka_view.figure) != before
-    assert len(cka_view.figure.axes[0].get_lines()[0].get_xdata()) == 4  # four single-head subsets
+    heads = vit.blocks[0].attn.num_heads
+    assert len(cka_view.figure.axes[0].get_lines()[0].get_xdata()) == heads  # one single-head subset per head
 
 
 def test_receptive_field_views_follow_the_model(small_set):

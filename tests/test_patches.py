@@ -73,7 +73,7 @@ def test_shuffle_patches_moves_whole_patches():
 def test_position_similarity_of_the_zoo_vit():
     """Fixed 2D sin-cos embeddings: each position is most similar to itself, similarity is symmetric and
     falls with distance along a row (over the first few patches: sin-cos similarity ripples further out)."""
-    vit = zoo.build("vit")
+    vit = zoo.build("vit-localinit")  # the zoo ViT with fixed sin-cos positions
     embeddings = patches.position_embeddings(vit)
     torch.testing.assert_close(embeddings, zoo.sincos_2d(7, 128))
     similarity = patches.position_embedding_similarity(embeddings)

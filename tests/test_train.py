@@ -15,22 +15,27 @@ TINY_VIT = dataclasses.replace(
     arch={**zoo.VIT_ARCH, "embed_dim": 32, "depth": 2, "num_heads": 2},
     epochs=2,
     batch_size=16,
-    local_init_heads=(1,),
 )
 TINY_DISTILLED = dataclasses.replace(TINY_VIT, teacher="resnet", distill_weight=0.5, distill_mode="hard")
 
 
 def _tiny_data():
     images, labels = data.fashion_mnist("test")
-    return (images[:96], labels[:96]), (images[96:160], labels[96:160])
+    return dict(
+        train_data=(images[:96], labels[:96]),
+        validation_data=(images[96:160], labels[96:160]),
+        test_data=(images[160:224], labels[160:224]),
+    )
 
 
-@pytest.mark.parametrize("spec", [TINY_VIT, TINY_DISTILLED], ids=["plain", "distilled"])
-def test_resume_after_interruption_gives_identical_weights(tmp_path, spec):
-    if spec.teacher and not zoo.checkpoint_path(spec.teacher).is_file():
+@pytest.mark.parametrize(
+    ("spec", "bf16"), [(TINY_VIT, False), (TINY_VIT, True), (TINY_DISTILLED, False)],
+    ids=["float32", "bf16", "distilled"],
+)  # fmt: skip
+def test_resume_after_interruption_gives_identical_weights(tmp_path, spec, bf16):
+    if spec.teacher and not zoo.checkpoint_path(spec.teacher, spec.teacher_seed).is_file():
         pytest.skip(f"the teacher {spec.teacher} is not trained")
-    train_data, test_data = _tiny_data()
-    common = dict(train_data=train_data, test_data=test_data, progress=False, checkpoint_every=3)
+    common = dict(**_tiny_data(), progress=False, checkpoint_every=3, bf16=bf16)
     straight = train.train("tiny", spec, run_dir=tmp_path / "a", output_dir=tmp_path / "out_a", **common)
     # 96 examples / batch 16 = 6 steps per epoch, 12 in all: stop in the middle of the second epoch.
     assert (
@@ -40,27 +45,66 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path, spec):
         is None
     )
     resumed = train.train("tiny", spec, run_dir=tmp_path / "b", output_dir=tmp_path / "out_b", **common)
-    weights_a = load_file(tmp_path / "out_a" / "tiny.safetensors")
-    weights_b = load_file(tmp_path / "out_b" / "tiny.safetensors")
+    weights_a = load_file(tmp_path / "out_a" / "tiny-seed0.safetensors")
+    weights_b = load_file(tmp_path / "out_b" / "tiny-seed0.safetensors")
     assert weights_a.keys() == weights_b.keys()
     for key in weights_a:
         assert torch.equal(weights_a[key], weights_b[key]), key
-    assert straight["sha256"] == resumed["sha256"] and straight["steps"] == resumed["steps"] == 12
+    assert straight["steps"] == resumed["steps"] == 12
+    if not bf16:  # (bf16 kernels may differ in the sign of an exact zero between a fresh and a resumed run)
+        assert straight["sha256"] == resumed["sha256"]
     assert straight["history"]["loss"] == resumed["history"]["loss"]
 
 
 def test_manifest_entry_is_complete_and_verifiable(tmp_path):
-    train_data, test_data = _tiny_data()
-    entry = train.train("tiny", TINY_VIT, run_dir=tmp_path / "run", output_dir=tmp_path,
-                        train_data=train_data,
-                        test_data=test_data, progress=False)  # fmt: skip
-    manifest = json.loads((tmp_path / "manifest.json").read_text())["models"]["tiny"]
+    entry = train.train("tiny", TINY_VIT, seed=3, run_dir=tmp_path / "run", output_dir=tmp_path,
+                        **_tiny_data(), progress=False)  # fmt: skip
+    manifest = json.loads((tmp_path / "manifest.json").read_text())["models"]["tiny"]["3"]
     assert manifest == json.loads(json.dumps(entry))  # tuples become lists in JSON
-    for key in ("config", "seed", "steps", "train_size", "test_accuracy", "sha256", "wall_time_s", "command"):
+    for key in ("config", "seed", "steps", "train_size", "validation_accuracy", "test_accuracy", "sha256",
+                "wall_time_s", "command", "precision", "threads"):  # fmt: skip
         assert key in entry
-    assert entry["sha256"] == data.sha256_file(tmp_path / "tiny.safetensors")
-    assert len(entry["mean_attention_distance_px"]) == 2  # one row per block
-    assert all(v.dtype == torch.float16 for v in load_file(tmp_path / "tiny.safetensors").values())
+    assert entry["seed"] == 3 and entry["command"].endswith("tiny --seed 3")
+    path = tmp_path / "tiny-seed3.safetensors"
+    assert entry["sha256"] == data.sha256_file(path)
+    assert all(v.dtype == torch.float16 for v in load_file(path).values())
+    assert len(entry["history"]["validation_accuracy"]) == 2  # one per epoch
+
+
+def test_resume_refuses_a_run_of_another_configuration(tmp_path):
+    common = dict(**_tiny_data(), progress=False, run_dir=tmp_path / "run", output_dir=tmp_path)
+    assert train.train("tiny", TINY_VIT, stop_after=2, **common) is None
+    with pytest.raises(ValueError, match="another configuration, seed or precision"):
+        train.train("tiny", dataclasses.replace(TINY_VIT, lr=2e-3), **common)
+    with pytest.raises(ValueError, match="another configuration, seed or precision"):
+        train.train("tiny", TINY_VIT, seed=1, **common)
+
+
+def test_fine_tuning_starts_from_the_pretrained_checkpoint(tmp_path, monkeypatch):
+    pretrained = zoo.build(TINY_VIT, seed=0)
+    monkeypatch.setattr(
+        zoo, "load", lambda name, seed: pretrained if name == "tiny-pre" else pytest.fail(name)
+    )
+    spec = dataclasses.replace(TINY_VIT, init_from="tiny-pre", epochs=0.0, warmup_epochs=0.0, classes=(5, 6))
+    entry = train.train("tiny", spec, seed=0, run_dir=tmp_path / "run", output_dir=tmp_path, **_tiny_data(),
+                        progress=False)  # fmt: skip
+    weights = load_file(tmp_path / "tiny-seed0.safetensors")
+    assert torch.equal(weights["head.weight"], pretrained.head.weight.detach().half())
+    labels = data.fashion_mnist("test")[1][:96]
+    assert entry["train_size"] == int(torch.isin(labels, torch.tensor([5, 6])).sum())
+
+
+def test_native_bf16_can_be_overridden(monkeypatch):
+    monkeypatch.setenv("SEELIKE_BF16", "0")
+    assert train.native_bf16() is False
+    monkeypatch.setenv("SEELIKE_BF16", "1")
+    assert train.native_bf16() is True
+
+
+def test_command_line_rejects_unknown_names():
+    with pytest.raises(SystemExit) as error:
+        train.main(["vit-large"])
+    assert error.value.code == 2
 
 
 def test_augment_is_seeded_shift_and_flip():
@@ -102,33 +146,6 @@ def test_soft_distillation_matches_the_kl_formula():
     assert train.distillation_loss(teacher, teacher, "soft", temperature).abs() < 1e-12  # KL(p, p) = 0
     with pytest.raises(ValueError, match="hard' or 'soft"):
         train.distillation_loss(student, teacher, "medium")
-
-
-def test_teacher_logits_cover_both_views_and_are_cached(tmp_path, monkeypatch):
-    if not zoo.checkpoint_path("resnet").is_file():
-        pytest.skip("the teacher resnet is not trained")
-    images = data.fashion_mnist("test")[0][:12]
-    logits = train.teacher_logits("resnet", images, tmp_path)
-    assert logits.shape == (12, 2, 10)
-    with torch.inference_mode():
-        teacher = zoo.load("resnet")
-        assert torch.allclose(logits[:, 0], teacher(images), atol=1e-5)
-        assert torch.allclose(logits[:, 1], teacher(images.flip(-1)), atol=1e-5)
-    assert len(list(tmp_path.glob("resnet-*.pt"))) == 1
-    monkeypatch.setattr(zoo, "load", lambda name: pytest.fail("the cached logits were not reused"))
-    assert torch.equal(train.teacher_logits("resnet", images, tmp_path), logits)
-    other_images = images.flip(-2)  # different pixels: a different file, not the cached logits
-    monkeypatch.undo()
-    assert not torch.allclose(train.teacher_logits("resnet", other_images, tmp_path), logits)
-    assert len(list(tmp_path.glob("resnet-*.pt"))) == 2
-
-
-def test_distillation_refuses_shift_augmentation(tmp_path):
-    train_data, test_data = _tiny_data()
-    with pytest.raises(ValueError, match="max_shift=0"):
-        train.train("tiny", dataclasses.replace(TINY_DISTILLED, max_shift=2), run_dir=tmp_path,
-                    output_dir=tmp_path, train_data=train_data, test_data=test_data,
-                    progress=False)  # fmt: skip
 
 
 def test_learning_rate_schedule():

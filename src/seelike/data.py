@@ -129,6 +129,9 @@ def _download_fashion_mnist(target: Path, split: str) -> None:
         (target / stem).write_bytes(raw)
 
 
+VALIDATION_SIZE = 5_000  # the last 5,000 training images: recipes are chosen on them, never trained on
+
+
 def fashion_mnist(split: str = "train", *, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Fashion-MNIST images and labels.
 
@@ -136,14 +139,19 @@ def fashion_mnist(split: str = "train", *, download: bool = True) -> tuple[torch
     the download cache, then a download (sha256-verified) when `download` is true.
 
     Args:
-        split: "train" (60,000 images) or "test" (10,000 images).
+        split: "train" (all 60,000 training images), "fit" (the first 55,000: what zoo models train on),
+            "validation" (the last 5,000: what recipes are chosen on) or "test" (10,000, for reporting).
         download: try the public download when no offline copy exists.
 
     Returns:
         images: float32 (N, 1, 28, 28) in [0, 1]; labels: int64 (N,) in 0..9.
     """
+    if split in ("fit", "validation"):
+        images, labels = fashion_mnist("train", download=download)
+        cut = len(images) - VALIDATION_SIZE
+        return (images[:cut], labels[:cut]) if split == "fit" else (images[cut:], labels[cut:])
     if split not in FASHION_MNIST_FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise ValueError(f"split must be 'train', 'fit', 'validation' or 'test', got {split!r}")
     key = ("fashion-mnist", split)
     if key in _CACHE:
         return _CACHE[key]

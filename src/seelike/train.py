@@ -1,17 +1,18 @@
-"""Train zoo entries: `python -m seelike.train NAME [NAME ...]` or `python -m seelike.train --all`.
+"""Train zoo entries: `python -m seelike.train NAME [NAME ...] [--seed S ...]` or `... --all`.
 
-Deterministic (seeded data order and augmentation per step), AdamW with linear warm-up then cosine decay,
-light augmentation (random shifts of up to `max_shift` pixels; horizontal flips), optional DeiT-style
-distillation from another zoo entry, a progress bar, and a checkpoint every
-`--checkpoint-every` steps and at every epoch end in `runs/<name>/`, so a killed run resumes where it stopped.
-At the end: `data/zoo/<name>.safetensors` (float16) and an entry in `data/zoo/manifest.json`.
+Deterministic for a given CPU (seeded initialisation, data order and augmentation per step), AdamW with
+linear warm-up then cosine decay, light augmentation (random shifts of up to `max_shift` pixels; horizontal
+flips), bf16 autocast where the CPU computes bf16 natively, optional DeiT-style distillation from another zoo
+entry, a progress bar, and a checkpoint every `--checkpoint-every` steps and at every epoch end in
+`runs/<name>-seed<k>/`, so a killed run resumes where it stopped. Models train on the first 55,000 training
+images; accuracy on the last 5,000 (the validation split) is logged every epoch. At the end:
+`data/zoo/<name>-seed<k>.safetensors` (float16) and an entry in `data/zoo/manifest.json`.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
-import hashlib
 import json
 import math
 import os
@@ -26,9 +27,19 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import data, zoo
-from .attention import dataset_mean_attention_distance
 
 RUNS_DIR = data.REPO_ROOT / "runs"
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX), so bf16 autocast is faster than float32.
+
+    `SEELIKE_BF16=0` or `=1` overrides the detection.
+    """
+    override = os.environ.get("SEELIKE_BF16")
+    if override in ("0", "1"):
+        return override == "1"
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def augment(
@@ -54,43 +65,6 @@ def augment(
     index_c = torch.arange(images.shape[1])[None, :, None, None]
     augmented = padded[index_b, index_c, rows, cols]
     return (augmented, flip) if return_flips else augmented
-
-
-@torch.inference_mode()
-def teacher_logits(teacher: str, images: torch.Tensor, cache_dir: Path | None = None) -> torch.Tensor:
-    """The zoo model `teacher`'s logits for every training image and its mirror image.
-
-    Distillation targets are computed once, not per step: with flips as the only augmentation an image
-    has exactly two views. Results are cached in `cache_dir` under a name made of the teacher's weights
-    sha256 and the images' sha256, so every run on the same images (vit, vit-short, the no-skip models)
-    shares one file, and retraining the teacher makes a new one.
-
-    Args:
-        teacher: zoo entry name, e.g. "resnet".
-        images: (N, C, H, W) training images in [0, 1].
-        cache_dir: folder to reuse or write the cache file in.
-    Returns:
-        (N, 2, num_classes) float32: [:, 0] for the image as is, [:, 1] for its horizontal mirror.
-    """
-    weights = zoo.manifest_entry(teacher)["sha256"]
-    pixels = hashlib.sha256(images.contiguous().numpy().tobytes()).hexdigest()
-    cache = cache_dir / f"{teacher}-{weights[:12]}-{pixels[:12]}.pt" if cache_dir else None
-    if cache is not None and cache.is_file():
-        return torch.load(cache, weights_only=True)
-    model = zoo.load(teacher)
-    logits = torch.stack(
-        [
-            torch.cat([model(batch) for batch in data.batches(views, 500)])
-            for views in (images, images.flip(-1))
-        ],
-        dim=1,
-    ).float()
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        torch.save(logits, tmp)
-        os.replace(tmp, cache)  # atomic: two trainers may write the same file
-    return logits
 
 
 def distillation_loss(
@@ -127,7 +101,7 @@ def learning_rate(step: int, total: int, warmup: int, peak: float) -> float:
 def evaluate(
     model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
 ) -> float:
-    """Top-1 accuracy (fraction in [0, 1]) of `model` on `images` (N, C, H, W)."""
+    """Top-1 accuracy (fraction in [0, 1]) of `model` on `images` (N, C, H, W), in float32."""
     was_training = model.training
     model.eval()
     correct = 0
@@ -148,83 +122,118 @@ def _batch_order(n_train: int, steps_per_epoch: int, batch_size: int, epoch: int
     return torch.cat(chunks)[:needed]
 
 
+def training_subset(spec: zoo.ModelSpec, labels: torch.Tensor) -> torch.Tensor:
+    """Indices of the examples `spec` trains on: its classes, then its nested class-balanced fraction.
+
+    Args:
+        spec: the entry's configuration (`classes`, `data_fraction`).
+        labels: (N,) labels of the training split.
+    Returns:
+        int64 (M,) sorted indices into the split.
+    """
+    keep = torch.arange(len(labels))
+    if spec.classes:
+        keep = keep[torch.isin(labels, torch.tensor(spec.classes))]
+    return keep[data.nested_subset(labels[keep], spec.data_fraction, seed=0)]
+
+
+def _restrict_to_classes(spec: zoo.ModelSpec, images: torch.Tensor, labels: torch.Tensor):
+    if not spec.classes:
+        return images, labels
+    keep = torch.isin(labels, torch.tensor(spec.classes))
+    return images[keep], labels[keep]
+
+
 def train(
     name: str,
     spec: zoo.ModelSpec | None = None,
     *,
+    seed: int = 0,
     run_dir: Path | None = None,
     output_dir: Path | None = None,
     train_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+    validation_data: tuple[torch.Tensor, torch.Tensor] | None = None,
     test_data: tuple[torch.Tensor, torch.Tensor] | None = None,
     checkpoint_every: int = 100,
     stop_after: int | None = None,
     threads: int | None = None,
+    bf16: bool | None = None,
     progress: bool = True,
 ) -> dict | None:
-    """Train one zoo entry, resuming from `run_dir/state.pt` when it exists.
+    """Train seed `seed` of one zoo entry, resuming from `run_dir/state.pt` when it exists.
 
     Args:
-        name: zoo entry name (also the output file stem).
+        name: zoo entry name (the output file is `<name>-seed<seed>.safetensors`).
         spec: its configuration; defaults to `zoo.spec(name)`.
-        run_dir: where resumable state lives (default `runs/<name>`).
+        seed: initialisation, data-order and augmentation seed.
+        run_dir: where resumable state lives (default `runs/<name>-seed<seed>`).
         output_dir: where the safetensors file and manifest go (default `data/zoo`).
-        train_data, test_data: override the Fashion-MNIST splits (tests use tiny tensors).
+        train_data, validation_data, test_data: override the Fashion-MNIST fit/validation/test splits
+            (tests use tiny tensors).
         checkpoint_every: save resumable state every this many steps (and at every epoch end).
         stop_after: stop (with state saved) after this global step — simulates an interruption.
         threads: torch threads.
+        bf16: bf16 autocast for the training steps; default: where the CPU has native bf16.
 
     Returns:
         the manifest entry, or None when stopped early by `stop_after`.
     """
     spec = spec or zoo.spec(name)
-    run_dir = run_dir or RUNS_DIR / name
+    run_dir = run_dir or RUNS_DIR / f"{name}-seed{seed}"
     output_dir = output_dir or zoo.ZOO_DIR
     if threads:
         torch.set_num_threads(threads)
-    train_images, train_labels = train_data or data.fashion_mnist("train")
-    test_images, test_labels = test_data or data.fashion_mnist("test")
-    subset = data.nested_subset(train_labels, spec.data_fraction, seed=0)
+    bf16 = native_bf16() if bf16 is None else bf16
+    precision = "bf16 autocast" if bf16 else "float32"
+    train_images, train_labels = train_data or data.fashion_mnist("fit")
+    validation_images, validation_labels = _restrict_to_classes(
+        spec, *(validation_data or data.fashion_mnist("validation"))
+    )
+    test_images, test_labels = _restrict_to_classes(spec, *(test_data or data.fashion_mnist("test")))
+    full_size = len(train_images)
+    subset = training_subset(spec, train_labels)
     train_images, train_labels = train_images[subset], train_labels[subset]
 
-    full_size = len(train_data[0]) if train_data else 60_000
     steps_per_epoch = math.ceil(full_size / spec.batch_size)
     total_steps = round(spec.epochs * steps_per_epoch)
     warmup_steps = max(1, round(spec.warmup_epochs * steps_per_epoch))
+    channels_last = spec.family == "resnet"  # measured faster (benchmarks/bench_training.py)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
-    targets = None
-    if spec.teacher:
-        if spec.max_shift:
-            raise ValueError(
-                f"[{name}] distillation precomputes the teacher's logits for two views per image, "
-                f"so it needs max_shift=0 (got {spec.max_shift})"
-            )
-        targets = teacher_logits(spec.teacher, train_images, run_dir.parent / "teacher-logits")
-
-    model = zoo.build(spec)  # explicit (unfused) attention: on this CPU it trains faster than SDPA
+    teacher = zoo.load(spec.teacher, seed=spec.teacher_seed) if spec.teacher else None
+    model = zoo.build(spec, seed).to(memory_format=memory_format)  # explicit attention trains faster here
+    if spec.init_from:
+        model.load_state_dict(zoo.load(spec.init_from, seed=seed).state_dict())
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=spec.lr,
     )
+    identity = {"spec": json.loads(json.dumps(spec.to_dict())), "seed": seed, "precision": precision}
     state_path = run_dir / "state.pt"
     step, elapsed, running_loss, running_count = 0, 0.0, 0.0, 0
-    history = {"step": [], "loss": [], "epoch_step": [], "test_accuracy": [], "attention_distance_px": []}
+    history = {"step": [], "loss": [], "epoch_step": [], "validation_accuracy": []}
     if state_path.is_file():
         state = torch.load(state_path, weights_only=False)
+        if state.get("identity") != identity:
+            raise ValueError(
+                f"[{name}] {state_path} holds a run of another configuration, seed or precision; "
+                f"delete {run_dir} (or pass --force) to start this one afresh"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed, history = state["step"], state["elapsed"], state["history"]
         running_loss, running_count = state.get("running_loss", 0.0), state.get("running_count", 0)
         if progress:
-            print(f"[{name}] resuming at step {step}/{total_steps}", flush=True)
+            print(f"[{name} seed {seed}] resuming at step {step}/{total_steps}", flush=True)
 
     def save_state() -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         tmp = state_path.with_suffix(".tmp")
         torch.save(
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-             "elapsed": elapsed + time.time() - started, "history": history,
+            {"identity": identity, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "step": step, "elapsed": elapsed + time.time() - started, "history": history,
              "running_loss": running_loss, "running_count": running_count},
             tmp,
         )  # fmt: skip
@@ -232,21 +241,27 @@ def train(
 
     started = time.time()
     model.train()
-    bar = tqdm(total=total_steps, initial=step, desc=name, disable=not progress, mininterval=5)
+    bar = tqdm(
+        total=total_steps, initial=step, desc=f"{name} seed {seed}", disable=not progress, mininterval=5
+    )
     while step < total_steps:
         epoch, position = divmod(step, steps_per_epoch)
-        order = _batch_order(len(train_images), steps_per_epoch, spec.batch_size, epoch, spec.seed)
+        order = _batch_order(len(train_images), steps_per_epoch, spec.batch_size, epoch, seed)
         index = order[position * spec.batch_size : (position + 1) * spec.batch_size]
-        generator = torch.Generator().manual_seed(spec.seed * 1_000_003 + step)
-        images, flips = augment(train_images[index], generator, max_shift=spec.max_shift, return_flips=True)
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        images = augment(train_images[index], generator, max_shift=spec.max_shift)
+        images = images.contiguous(memory_format=memory_format)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total_steps, warmup_steps, spec.lr)
-        logits = model(images)
-        loss = F.cross_entropy(logits, train_labels[index], label_smoothing=spec.label_smoothing)
-        if targets is not None:
-            distill = distillation_loss(logits, targets[index, flips.long()], spec.distill_mode,
-                                        spec.distill_temperature)  # fmt: skip
-            loss = (1 - spec.distill_weight) * loss + spec.distill_weight * distill
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(images)
+            loss = F.cross_entropy(logits.float(), train_labels[index], label_smoothing=spec.label_smoothing)
+            if teacher is not None:
+                with torch.inference_mode():
+                    targets = teacher(images).float()
+                distill = distillation_loss(logits.float(), targets.clone(), spec.distill_mode,
+                                            spec.distill_temperature)  # fmt: skip
+                loss = (1 - spec.distill_weight) * loss + spec.distill_weight * distill
         if not torch.isfinite(loss):
             save_state()
             raise FloatingPointError(
@@ -263,22 +278,10 @@ def train(
             bar.set_postfix(loss=f"{running_loss / running_count:.3f}")
             running_loss, running_count = 0.0, 0
         if step % steps_per_epoch == 0 or step == total_steps:
-            accuracy = evaluate(model, test_images[:2000], test_labels[:2000])
+            accuracy = evaluate(model, validation_images, validation_labels)
             history["epoch_step"].append(step)
-            history["test_accuracy"].append(round(accuracy, 4))
-            if spec.family == "vit":  # watch local heads form (or not) in blocks 0-1
-                distances = dataset_mean_attention_distance(
-                    model.eval(), test_images[:500], spec.arch["patch_size"]
-                )
-                model.train()
-                history["attention_distance_px"].append(
-                    [[round(v, 2) for v in r.tolist()] for r in distances[:2]]
-                )
-                bar.write(
-                    f"[{name}] blocks 0-1 mean attention distance (px): "
-                    f"{history['attention_distance_px'][-1]}"
-                )
-            bar.write(f"[{name}] step {step}/{total_steps}: test accuracy (first 2,000) {accuracy:.4f}")
+            history["validation_accuracy"].append(round(accuracy, 4))
+            bar.write(f"[{name} seed {seed}] step {step}/{total_steps}: validation accuracy {accuracy:.4f}")
             save_state()
         elif step % checkpoint_every == 0:
             save_state()
@@ -289,52 +292,58 @@ def train(
             return None
     bar.close()
     wall_time = elapsed + time.time() - started
-    return finish(name, spec, model, output_dir, test_images, test_labels, step, len(train_images), wall_time,
-                  history)  # fmt: skip
+    model = model.to(memory_format=torch.contiguous_format)
+    return finish(
+        name, seed, spec, model, output_dir,
+        validation=(validation_images, validation_labels), test=(test_images, test_labels),
+        steps=step, train_size=len(train_images), wall_time=wall_time, history=history,
+        precision=precision, threads=torch.get_num_threads(),
+    )  # fmt: skip
 
 
-def finish(name, spec, model, output_dir, test_images, test_labels, steps, train_size, wall_time, history):
-    """Write float16 weights and the manifest entry; returns the entry."""
+def finish(name, seed, spec, model, output_dir, *, validation, test, steps, train_size, wall_time, history,
+           precision, threads):  # fmt: skip
+    """Write float16 weights and the manifest entry (under the manifest's file lock); returns the entry."""
     from safetensors.torch import save_file
 
     model.eval()
     zoo.set_attention_fused(model, False)
     output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / f"{name}.safetensors"
+    path = output_dir / f"{name}-seed{seed}.safetensors"
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata={"name": name})
-    # Accuracy of the model as shipped (float16 weights, loaded back in float32).
+    save_file(state, str(path), metadata={"name": name, "seed": str(seed)})
+    # Accuracies of the model as shipped (float16 weights, loaded back in float32).
     model.load_state_dict({k: v.float() for k, v in state.items()})
-    accuracy = evaluate(model, test_images, test_labels)
     entry = {
         "config": spec.to_dict(),
-        "seed": spec.seed,
+        "seed": seed,
         "steps": steps,
         "train_size": train_size,
-        "test_accuracy": round(accuracy, 4),
+        "validation_accuracy": round(evaluate(model, *validation), 4),
+        "test_accuracy": round(evaluate(model, *test), 4),
         "parameters": sum(p.numel() for p in model.parameters()),
         "sha256": data.sha256_file(path),
         "wall_time_s": round(wall_time, 1),
-        "command": f"python -m seelike.train {name}",
+        "threads": threads,
+        "precision": precision,
+        "command": f"python -m seelike.train {name} --seed {seed}",
         "history": history,
         "torch": torch.__version__,
     }
-    if spec.family == "vit":
-        distances = dataset_mean_attention_distance(
-            model, test_images[:1000], patch_size=spec.arch["patch_size"]
-        )
-        entry["mean_attention_distance_px"] = [[round(v, 3) for v in row.tolist()] for row in distances]
     manifest_path = output_dir / "manifest.json"
     with open(output_dir / ".manifest.lock", "w") as lock:  # several trainers may finish at once
         fcntl.flock(lock, fcntl.LOCK_EX)
         manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"models": {}}
-        manifest["models"][name] = entry
+        seeds = manifest["models"].setdefault(name, {})
+        seeds[str(seed)] = entry
+        manifest["models"][name] = {k: seeds[k] for k in sorted(seeds, key=int)}
         manifest["models"] = {k: manifest["models"][k] for k in sorted(manifest["models"])}
         tmp = manifest_path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(manifest, indent=1) + "\n")
         os.replace(tmp, manifest_path)
     print(
-        f"[{name}] test accuracy {accuracy:.4f}, {entry['parameters']:,} parameters, {wall_time / 60:.1f} min"
+        f"[{name} seed {seed}] validation accuracy {entry['validation_accuracy']:.4f}, test accuracy "
+        f"{entry['test_accuracy']:.4f}, {entry['parameters']:,} parameters, {wall_time / 60:.1f} min"
     )
     return entry
 
@@ -342,25 +351,34 @@ def finish(name, spec, model, output_dir, test_images, test_labels, steps, train
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m seelike.train", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help=f"zoo entries: {', '.join(zoo.names())}")
-    parser.add_argument("--all", action="store_true", help="train every entry not yet in the manifest")
-    parser.add_argument("--force", action="store_true", help="retrain entries already in the manifest")
+    parser.add_argument("--seed", type=int, nargs="+", default=None,
+                        help="seeds to train (default: every seed the zoo lists for the entry)")  # fmt: skip
+    parser.add_argument("--all", action="store_true", help="train every entry and seed not yet trained")
+    parser.add_argument("--force", action="store_true", help="retrain runs already in the manifest")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--checkpoint-every", type=int, default=100)
     args = parser.parse_args(argv)
-    names = zoo.names() if args.all else args.names
-    if not names:
+    if not args.names and not args.all:
         parser.error("name at least one zoo entry, or pass --all")
-    for name in names:
-        zoo.spec(name)  # fail early on a typo
-    done = zoo.read_manifest()["models"]
+    for name in args.names:
+        if name not in zoo.SPECS:
+            parser.error(f"unknown zoo model {name!r}; known: {', '.join(zoo.names())}")
+    chosen = [
+        (n, s)
+        for n, s in zoo.runs()
+        if (args.all or n in args.names) and (args.seed is None or s in args.seed)
+    ]
+    if args.seed is not None and args.names:
+        chosen += [(n, s) for n in args.names for s in args.seed if (n, s) not in chosen]
     print("command:", shlex.join(["python", "-m", "seelike.train", *(argv or sys.argv[1:])]), flush=True)
-    for name in names:
-        if name in done and zoo.checkpoint_path(name).is_file() and not args.force:
-            print(f"[{name}] already trained (test accuracy {done[name]['test_accuracy']}); skipping")
+    for name, seed in chosen:
+        done = zoo.read_manifest()["models"].get(name, {}).get(str(seed))
+        if done and zoo.checkpoint_path(name, seed).is_file() and not args.force:
+            print(f"[{name} seed {seed}] already trained (test accuracy {done['test_accuracy']}); skipping")
             continue
         if args.force:
-            shutil.rmtree(RUNS_DIR / name, ignore_errors=True)  # a fresh run, not a resume of the old one
-        train(name, threads=args.threads, checkpoint_every=args.checkpoint_every)
+            shutil.rmtree(RUNS_DIR / f"{name}-seed{seed}", ignore_errors=True)  # a fresh run, not a resume
+        train(name, seed=seed, threads=args.threads, checkpoint_every=args.checkpoint_every)
 
 
 if __name__ == "__main__":

@@ -35,28 +35,32 @@ PAPER_MODELS = (
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How to build and train one zoo entry.
+    """How to build and train one zoo entry (the seed is not part of it: every entry has several).
 
     Attributes:
         family: "vit", "resnet" or "mixer".
         arch: keyword arguments for the timm constructor.
-        data_fraction: fraction of the training set (nested, class-balanced subsets).
-        epochs: passes over the *full* training set's worth of steps (so every fraction gets equal steps).
-        no_skip_blocks: ViT blocks whose skip connections are removed; for ResNets, "all" via plain=True.
+        data_fraction: fraction of the training split (nested, class-balanced subsets).
+        classes: train (and validate) on these classes only; () for all ten.
+        epochs: passes over the *full* training split's worth of steps (so every fraction gets equal steps).
+        no_skip_blocks: ViT blocks whose skip connections are removed.
         plain: ResNet without any skip connection.
-        sincos_pos: fixed 2D sin-cos position embeddings (not learned).
+        sincos_pos: fixed 2D sin-cos position embeddings instead of learned ones.
         local_init_heads: per block, how many heads start local (mimetic-style q/k init), blocks 0..k.
+        local_init_strength: scale of that initialisation.
         lr, weight_decay, batch_size, warmup_epochs, label_smoothing: optimiser settings.
         max_shift: augmentation's random shift in pixels (0: horizontal flips only).
         teacher: zoo entry to distil from (DeiT-style, no distillation token); "" for none.
+        teacher_seed: which seed of the teacher.
         distill_weight, distill_mode, distill_temperature: loss = (1 - w) * CE(labels) + w * distillation,
             "hard" (teacher's top class) or "soft" (KL at the temperature).
-        seed: the training seed.
+        init_from: zoo entry whose checkpoint of the same seed initialises the model (fine-tuning), or "".
     """
 
     family: str
     arch: dict[str, Any] = field(default_factory=dict)
     data_fraction: float = 1.0
+    classes: tuple[int, ...] = ()
     epochs: float = 6
     no_skip_blocks: tuple[int, ...] = ()
     plain: bool = False
@@ -70,33 +74,21 @@ class ModelSpec:
     label_smoothing: float = 0.0
     max_shift: int = 2
     teacher: str = ""
+    teacher_seed: int = 0
     distill_weight: float = 0.5
     distill_mode: str = "hard"
     distill_temperature: float = 1.0
-    seed: int = 0
+    init_from: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+# The architectures are fixed before any training run; the recipes are chosen on the validation split by
+# tools/recipe_search.py (every run tried is in data/zoo/recipe_log.md) and then frozen for the family.
 VIT_ARCH = dict(
-    img_size=28, patch_size=4, in_chans=1, num_classes=10, embed_dim=128, depth=6, num_heads=4, mlp_ratio=2.0
+    img_size=28, patch_size=4, in_chans=1, num_classes=10, embed_dim=128, depth=6, num_heads=8, mlp_ratio=2.0
 )
-# Session 2's recipe: two heads per block of blocks 0-1 seeded strongly local (3-5 px). Every data fraction
-# kept them, so less data could not mean fewer local heads (Fig 4). vit-gap was trained with it and keeps it.
-SEEDED_TRAINING = dict(
-    sincos_pos=True,
-    local_init_heads=(2, 2),
-    local_init_strength=6.0,
-    epochs=5,
-    label_smoothing=0.1,
-    max_shift=0,  # flips only: with ±2-px shifts the 5-epoch run underfit (84.2%)
-)
-# vit, the data fractions, vit-short and the no-skip models: a weaker seed (the seeded heads start at
-# 7.2-7.9 px, just inside the 8.66 px that counts as local) and DeiT-style hard distillation from the zoo's
-# resnet on the model's own training images. With it, the 30% and full-data models keep a local head in
-# block 1 that the 3% and 10% models lose (tools/locality_recipes.py reruns the recipes tried).
-VIT_TRAINING = {**SEEDED_TRAINING, "local_init_strength": 2.0, "teacher": "resnet"}
 RESNET_ARCH = dict(
     layers=(2, 2, 2, 2),
     channels=(16, 32, 64, 128),
@@ -108,39 +100,51 @@ RESNET_ARCH = dict(
 MIXER_ARCH = dict(
     img_size=28, patch_size=4, in_chans=1, num_classes=10, num_blocks=6, embed_dim=128, mlp_ratio=(0.5, 2.0)
 )
+VIT_RECIPE = dict(epochs=8, lr=1e-3, weight_decay=0.05, warmup_epochs=0.5, label_smoothing=0.1, max_shift=2)
+RESNET_RECIPE = dict(
+    epochs=8, lr=3e-3, weight_decay=0.05, warmup_epochs=0.5, label_smoothing=0.1, max_shift=2
+)
 
-# Budget: the whole zoo trains in about two hours on 2 CPU cores. The data-fraction models take exactly as
-# many optimisation steps as `vit`; the other variants get shorter schedules, and `vit-short` is `vit` on the
-# no-skip models' one-epoch schedule, so their accuracy cost is measured against an equal budget.
-SHORT = {**VIT_TRAINING, "epochs": 1, "warmup_epochs": 0.2}
+FIRST_FIVE, LAST_FIVE = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 SPECS: dict[str, ModelSpec] = {
-    "vit": ModelSpec("vit", VIT_ARCH, **VIT_TRAINING),
-    "vit-gap": ModelSpec(
-        "vit",
-        {**VIT_ARCH, "class_token": False, "global_pool": "avg"},
-        **{**SEEDED_TRAINING, "epochs": 2, "max_shift": 2},  # as trained (before vit dropped the shifts)
-    ),
-    "vit-data3": ModelSpec("vit", VIT_ARCH, data_fraction=0.03, **VIT_TRAINING),
-    "vit-data10": ModelSpec("vit", VIT_ARCH, data_fraction=0.10, **VIT_TRAINING),
-    "vit-data30": ModelSpec("vit", VIT_ARCH, data_fraction=0.30, **VIT_TRAINING),
-    "vit-short": ModelSpec("vit", VIT_ARCH, **SHORT),
-    "vit-noskip-1": ModelSpec("vit", VIT_ARCH, no_skip_blocks=(1,), **SHORT),
-    "vit-noskip-3": ModelSpec("vit", VIT_ARCH, no_skip_blocks=(3,), **SHORT),
-    "vit-noskip-5": ModelSpec("vit", VIT_ARCH, no_skip_blocks=(5,), **SHORT),
-    "resnet": ModelSpec("resnet", RESNET_ARCH, epochs=3, lr=3e-3, warmup_epochs=0.2),
+    # Main models: plain supervised training, learned position embeddings, no teacher.
+    "resnet": ModelSpec("resnet", RESNET_ARCH, **RESNET_RECIPE),
+    "vit": ModelSpec("vit", VIT_ARCH, **VIT_RECIPE),
+    "vit-gap": ModelSpec("vit", {**VIT_ARCH, "class_token": False, "global_pool": "avg"}, **VIT_RECIPE),
     # timm zero-initialises each block's last BN scale (zero_init_last): a residual block then starts as the
-    # identity, but a block without its skip would output zeros and nothing could train.
-    # Off for the plain net.
-    "plainnet": ModelSpec(
-        "resnet", {**RESNET_ARCH, "zero_init_last": False}, plain=True, epochs=3, lr=3e-3, warmup_epochs=0.2
+    # identity, but a block without its skip would output zeros and nothing would train (off here).
+    "plainnet": ModelSpec("resnet", {**RESNET_ARCH, "zero_init_last": False}, plain=True, **RESNET_RECIPE),
+    "mixer": ModelSpec("mixer", MIXER_ARCH, **VIT_RECIPE),
+    **{
+        f"vit-data{percent}": ModelSpec("vit", VIT_ARCH, data_fraction=percent / 100, **VIT_RECIPE)
+        for percent in (3, 10, 30)
+    },
+    **{f"vit-noskip-{k}": ModelSpec("vit", VIT_ARCH, no_skip_blocks=(k,), **VIT_RECIPE) for k in (1, 3, 5)},
+    # Interventions, used only where the book asks what a small ViT needs to learn local heads.
+    "vit-localinit": ModelSpec(
+        "vit", VIT_ARCH, sincos_pos=True, local_init_heads=(4, 4), local_init_strength=6.0, **VIT_RECIPE
     ),
-    "mixer": ModelSpec("mixer", MIXER_ARCH, epochs=1, lr=1e-3, warmup_epochs=0.2),
+    "vit-distilled": ModelSpec("vit", VIT_ARCH, teacher="resnet", teacher_seed=0, **VIT_RECIPE),
+    # The fine-tuning pair: a ViT trained on classes 0-4, then the same weights trained on classes 5-9.
+    "vit-pretrain04": ModelSpec("vit", VIT_ARCH, classes=FIRST_FIVE, **VIT_RECIPE),
+    "vit-finetune59": ModelSpec(
+        "vit",
+        VIT_ARCH,
+        classes=LAST_FIVE,
+        init_from="vit-pretrain04",
+        **{**VIT_RECIPE, "epochs": VIT_RECIPE["epochs"] / 4, "lr": VIT_RECIPE["lr"] / 2},
+    ),  # fmt: skip
 }
-# Train order: what the book's requirements rest on first, and a teacher before the models distilled from it.
+SEEDS: dict[str, tuple[int, ...]] = {
+    "resnet": (0, 1, 2), "vit": (0, 1, 2), "vit-gap": (0, 1, 2), "plainnet": (0,), "mixer": (0,),
+    **{name: (0, 1) for name in SPECS if name.startswith(("vit-data", "vit-noskip"))},
+    "vit-localinit": (0, 1), "vit-distilled": (0, 1), "vit-pretrain04": (0, 1), "vit-finetune59": (0, 1),
+}  # fmt: skip
+# Train order: seed 0 of the main models first; a teacher (or a pretrained model) before its students.
 TRAIN_ORDER = (
-    "resnet", "vit", "plainnet", "mixer", "vit-gap",
-    "vit-short", "vit-noskip-3", "vit-noskip-1", "vit-noskip-5",
-    "vit-data3", "vit-data10", "vit-data30",
+    "resnet", "vit", "vit-gap", "plainnet", "mixer", "vit-data3", "vit-data10", "vit-data30",
+    "vit-noskip-1", "vit-noskip-3", "vit-noskip-5", "vit-localinit", "vit-distilled",
+    "vit-pretrain04", "vit-finetune59",
 )  # fmt: skip
 
 
@@ -154,6 +158,18 @@ def spec(name: str) -> ModelSpec:
     if name not in SPECS:
         raise KeyError(f"unknown zoo model {name!r}; known: {', '.join(names())}")
     return SPECS[name]
+
+
+def seeds(name: str) -> tuple[int, ...]:
+    """The seeds the zoo trains of entry `name`."""
+    spec(name)
+    return SEEDS[name]
+
+
+def runs() -> list[tuple[str, int]]:
+    """Every (entry, seed) of the zoo in training order: seed 0 of every entry first, then seed 1, ..."""
+    most = max(len(s) for s in SEEDS.values())
+    return [(name, SEEDS[name][i]) for i in range(most) for name in TRAIN_ORDER if i < len(SEEDS[name])]
 
 
 # --------------------------------------------------------------------------------------------- building
@@ -250,22 +266,27 @@ def set_attention_fused(model: nn.Module, fused: bool) -> nn.Module:
     return model
 
 
-def build(name_or_spec: str | ModelSpec, seed: int | None = None) -> nn.Module:
+def build(name_or_spec: str | ModelSpec, seed: int = 0) -> nn.Module:
     """A freshly initialised zoo model (random weights), normaliser attached, in train mode.
 
-    Attention is built with timm's fused attention off so its probabilities can be read later
-    (training switches it on with `set_attention_fused` for speed).
-    """
-    from timm.layers import set_fused_attn
+    The initialisation is a function of the spec and the seed alone, so `build(name, seed=s)` is the
+    untrained network that seed `s` of the entry started from. Attention is built explicit (not fused) so
+    its probabilities can be read by hooks; `set_attention_fused` switches it.
 
+    Args:
+        name_or_spec: a zoo entry or a `ModelSpec`.
+        seed: the training seed.
+    Returns:
+        the timm model; it takes float images (N, 1, 28, 28) in [0, 1].
+    """
     model_spec = spec(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
-    generator = torch.Generator().manual_seed(model_spec.seed if seed is None else seed)
-    torch.manual_seed(model_spec.seed if seed is None else seed)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
     if model_spec.family == "vit":
-        set_fused_attn(False)
         from timm.models.vision_transformer import VisionTransformer
 
         model = VisionTransformer(**model_spec.arch)
+        set_attention_fused(model, False)
         if model_spec.sincos_pos:
             grid = model_spec.arch["img_size"] // model_spec.arch["patch_size"]
             prefix = model.pos_embed.shape[1] - grid * grid
@@ -301,24 +322,75 @@ def build(name_or_spec: str | ModelSpec, seed: int | None = None) -> nn.Module:
 
 
 # --------------------------------------------------------------------------------------------- loading
+# Checkpoints: data/zoo/<name>-seed<k>.safetensors, listed in data/zoo/manifest.json as
+# {"models": {name: {"<seed>": entry}}}. The single-seed zoo that the chapters still read until they move to
+# these models lives in data/zoo/legacy/ (its own manifest, one entry per name): `load(name)`, without a
+# seed, and `manifest_entry(name)` read it; `legacy_spec` and `build_legacy` rebuild its models.
 
-
-def read_manifest() -> dict[str, Any]:
-    if not MANIFEST.is_file():
-        return {"models": {}}
-    return json.loads(MANIFEST.read_text())
-
-
-def checkpoint_path(name: str) -> Path:
-    return ZOO_DIR / f"{name}.safetensors"
-
-
-def rebuild_command(name: str) -> str:
-    return f"python -m seelike.train {name}"
+LEGACY_DIR = ZOO_DIR / "legacy"
+LEGACY_MANIFEST = LEGACY_DIR / "manifest.json"
 
 
 class CheckpointError(RuntimeError):
     """A zoo checkpoint is missing or does not match its manifest entry."""
+
+
+def read_manifest(legacy: bool = False) -> dict[str, Any]:
+    """The zoo's manifest: {"models": {name: {seed as str: entry}}} (legacy: {"models": {name: entry}})."""
+    path = LEGACY_MANIFEST if legacy else MANIFEST
+    if not path.is_file():
+        return {"models": {}}
+    return json.loads(path.read_text())
+
+
+def checkpoint_path(name: str, seed: int | None = None) -> Path:
+    """Where the weights of `name` (seed `seed`; None: the legacy zoo's) live."""
+    if seed is None:
+        return LEGACY_DIR / f"{name}.safetensors"
+    return ZOO_DIR / f"{name}-seed{seed}.safetensors"
+
+
+def rebuild_command(name: str, seed: int | None = None) -> str:
+    """The command that makes the checkpoint again (the legacy zoo is frozen: restore it from git)."""
+    if seed is None:
+        return f"git checkout {_display_path(checkpoint_path(name))}"
+    return f"python -m seelike.train {name} --seed {seed}"
+
+
+def trained(name: str) -> tuple[int, ...]:
+    """The seeds of `name` that have a manifest entry, in order."""
+    return tuple(sorted(int(s) for s in read_manifest()["models"].get(name, {})))
+
+
+def manifest_entry(name: str, seed: int | None = None) -> dict[str, Any]:
+    """The manifest record of a trained entry (accuracies, steps, wall time, training curve, command...).
+
+    Args:
+        name: a zoo entry.
+        seed: which seed; None reads the legacy single-seed zoo.
+    """
+    if seed is None:
+        entry = read_manifest(legacy=True)["models"].get(name)
+    else:
+        spec(name)
+        entry = read_manifest()["models"].get(name, {}).get(str(seed))
+    if entry is None:
+        raise CheckpointError(
+            f"{name!r} seed {seed} has no manifest entry. Rebuild it: {rebuild_command(name, seed)}"
+        )
+    return entry
+
+
+def legacy_spec(name: str) -> ModelSpec:
+    """The configuration a legacy-zoo model was trained with (from its manifest entry)."""
+    config = dict(manifest_entry(name))["config"]
+    fields = {f for f in ModelSpec.__dataclass_fields__}
+    return ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k in fields})
+
+
+def build_legacy(name: str) -> nn.Module:
+    """The untrained network a legacy-zoo model started from."""
+    return build(legacy_spec(name), seed=manifest_entry(name)["config"].get("seed", 0))
 
 
 def _display_path(path: Path) -> str:
@@ -326,11 +398,40 @@ def _display_path(path: Path) -> str:
     return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
-def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
+def verify(name: str, seed: int | None = None) -> Path:
+    """Check that the checkpoint of `name`/`seed` exists and matches its manifest's sha256.
+
+    Returns:
+        its path.
+    Raises:
+        CheckpointError: missing, without manifest entry, or corrupted, with the command that rebuilds it.
+    """
+    path = checkpoint_path(name, seed)
+    try:
+        entry = manifest_entry(name, seed)
+    except CheckpointError:
+        entry = None
+    if not path.is_file() or entry is None:
+        raise CheckpointError(
+            f"zoo checkpoint {_display_path(path)} is missing (or has no manifest entry). "
+            f"Rebuild it: {rebuild_command(name, seed)}"
+        )
+    digest = sha256_file(path)
+    if digest != entry["sha256"]:
+        raise CheckpointError(
+            f"zoo checkpoint {_display_path(path)} is corrupted: sha256 {digest[:12]}… does not match the "
+            f"manifest's {entry['sha256'][:12]}…. Restore it (git checkout {_display_path(path)}) "
+            f"or rebuild it: {rebuild_command(name, seed)}"
+        )
+    return path
+
+
+def load(name: str, seed: int | None = None, device: str | torch.device = "cpu") -> nn.Module:
     """A trained zoo model in eval mode, weights checked against the manifest's sha256.
 
     Args:
         name: a zoo entry (see `names()`).
+        seed: which trained seed (see `trained(name)`); None loads the legacy single-seed zoo's model.
         device: where to put the model.
 
     Returns:
@@ -338,34 +439,16 @@ def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
     """
     from safetensors.torch import load_file
 
-    model_spec = spec(name)
-    path = checkpoint_path(name)
-    entry = read_manifest()["models"].get(name)
-    if not path.is_file() or entry is None:
-        raise CheckpointError(
-            f"zoo checkpoint {path} is missing (or has no manifest entry). "
-            f"Rebuild it: {rebuild_command(name)}"
-        )
-    digest = sha256_file(path)
-    if digest != entry["sha256"]:
-        raise CheckpointError(
-            f"zoo checkpoint {path} is corrupted: sha256 {digest[:12]}… does not match the manifest's "
-            f"{entry['sha256'][:12]}…. Restore it (git checkout {_display_path(path)}) "
-            "or rebuild it: "
-            f"{rebuild_command(name)}"
-        )
-    model = build(model_spec)
+    if seed is not None:
+        spec(name)  # an unknown name fails here, before any file is looked for
+    path = verify(name, seed)
+    if seed is None:
+        model = build_legacy(name)
+    else:
+        model = build(name, seed)
     state = {key: value.float() for key, value in load_file(str(path)).items()}
     model.load_state_dict(state)
     return model.eval().to(device)
-
-
-def manifest_entry(name: str) -> dict[str, Any]:
-    """The manifest record of a trained zoo entry (accuracy, steps, wall time, training curve...)."""
-    entry = read_manifest()["models"].get(name)
-    if entry is None:
-        raise CheckpointError(f"{name!r} has no manifest entry. Rebuild it: {rebuild_command(name)}")
-    return entry
 
 
 # --------------------------------------------------------------------------------------------- paper scale
@@ -380,14 +463,12 @@ def load_timm(name: str, pretrained: bool = True, device: str | torch.device = "
         device: where to build the model; "meta" builds the structure only (no memory, no weights).
 
     Returns:
-        (model in eval mode with fused attention off, transform for PIL images from timm's data config).
+        (model in eval mode with explicit attention, transform for PIL images from timm's data config).
     """
     import timm
-    from timm.layers import set_fused_attn
 
     if name.split(".")[0] not in timm.list_models():
         raise KeyError(f"timm has no model {name!r}")
-    set_fused_attn(False)
     on_meta = str(device) == "meta"
     try:
         model = timm.create_model(
@@ -401,6 +482,7 @@ def load_timm(name: str, pretrained: bool = True, device: str | torch.device = "
             "Paper-scale models "
             "need internet access (run this chapter in Colab), or pretrained=False for random weights."
         ) from error
+    set_attention_fused(model, False)  # this model only: timm's global default stays as the user set it
     config = timm.data.resolve_data_config({}, model=model)
     transform = timm.data.create_transform(**config)
     return model.eval() if on_meta else model.eval().to(device), transform
