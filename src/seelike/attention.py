@@ -21,6 +21,7 @@ from .activations import attention_modules, attention_probabilities
 from .kernels import mean_attention_distance_from_qk
 
 __all__ = [
+    "paper_scale",
     "HeadOutputCapture",
     "dataset_mean_attention_distance",
     "head_outputs",
@@ -404,3 +405,47 @@ def head_subset_cka(
         xs = [heads[:, :, list(subset)].flatten(1) for subset in subsets]
         engine.update(xs, [y.flatten(1) for y in _layer_outputs(other, other_layers, batch)])
     return engine.compute()
+
+
+# --------------------------------------------------------------------------------------------- paper scale
+
+
+def paper_scale(
+    name: str = "vit_base_patch16_224.augreg_in21k",
+    images: torch.Tensor | None = None,
+    *,
+    pretrained: bool = True,
+    device: str | torch.device | None = None,
+) -> dict[str, object]:
+    """Chapter 6 at paper scale: the mean attention distance of every head of a timm ViT.
+
+    Queries and keys go through `mean_attention_distance_qk`: the Triton kernel on CUDA, the chunked
+    reference elsewhere.
+
+    Args:
+        name: timm name with weights tag (default ViT-B/16 pretrained on ImageNet-21k).
+        images: (N, 3, H, W) in [0, 1] at the model's input size; default scikit-image's bundled photos.
+        pretrained: download the public weights (online only); False gives random weights (tests).
+        device: default CUDA when available, else the CPU.
+
+    Returns:
+        {"distances": (layers, heads) float64 on the CPU, "uniform": the uniform-attention distance (px),
+        "patch_size", "grid_size"}.
+    """
+    from . import data, zoo
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, _ = zoo.load_timm(name, pretrained=pretrained, device=device)
+    if images is None:
+        images = torch.stack(list(data.sample_photos().values()))
+    mean = torch.tensor(model.pretrained_cfg["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(model.pretrained_cfg["std"]).view(1, -1, 1, 1)
+    patch_size, grid_size, _ = model_patch_geometry(model)
+    with torch.no_grad():
+        distances = mean_attention_distance_qk(model, ((images - mean) / std).to(device))
+    return {
+        "distances": distances.cpu(),
+        "uniform": uniform_attention_distance(grid_size, patch_size),
+        "patch_size": patch_size,
+        "grid_size": grid_size,
+    }

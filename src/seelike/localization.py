@@ -20,6 +20,7 @@ from .cka import MinibatchCKA
 from .patches import patchify
 
 __all__ = [
+    "paper_scale",
     "input_patches",
     "localization",
     "own_position_fraction",
@@ -222,3 +223,43 @@ def localization(
         "own_fraction": own_position_fraction(cka_map),
         "own_fraction_interior": interior,
     }
+
+
+# --------------------------------------------------------------------------------------------- paper scale
+
+
+def paper_scale(
+    name: str = "vit_base_patch32_224.augreg_in21k",
+    images: torch.Tensor | None = None,
+    *,
+    pretrained: bool = True,
+    device: str | torch.device | None = None,
+    batch_size: int = 128,
+    progress: bool = True,
+) -> dict[str, object]:
+    """Chapter 7 at paper scale (Fig 9): the localization map of a timm ViT's final block.
+
+    Args:
+        name: timm name with weights tag (default ViT-B/32 on ImageNet-21k: a 7×7 grid, as the zoo's ViT).
+        images: (N, 3, H, W) in [0, 1], N ≥ 4, resized here to the model's input size; default the first 512
+            CIFAR-10 test images (online).
+        pretrained: download the public weights (online only); False gives random weights (tests).
+        device: default CUDA when available, else the CPU.
+        batch_size, progress: as in `localization`.
+
+    Returns:
+        `localization`'s result (its map on the CPU) plus "model" (normalising its input itself, see
+        `structure.paper_scale_model`) and "images" (the resized images, on the CPU), for more measures.
+    """
+    from . import data
+    from .structure import paper_scale_model
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = paper_scale_model(name, pretrained=pretrained, device=device)
+    if images is None:
+        images = data.cifar10("test")[0][:512]
+    size = model.patch_embed.img_size[-1]
+    if images.shape[-1] != size:
+        images = torch.nn.functional.interpolate(images, size=size, mode="bilinear", align_corners=False)
+    result = localization(model, images, batch_size=batch_size, progress=progress)
+    return {**result, "map": result["map"].cpu(), "model": model, "images": images}

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "paper_scale",
     "divisors",
     "embed_patches",
     "filter_principal_components",
@@ -193,3 +194,28 @@ def sincos_1d(count: int, dim: int, temperature: float = 10000.0) -> torch.Tenso
     frequencies = 1.0 / temperature ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim)
     angles = torch.arange(count, dtype=torch.float64)[:, None] * frequencies[None]
     return torch.stack([angles.sin(), angles.cos()], dim=-1).reshape(count, dim)
+
+
+# --------------------------------------------------------------------------------------------- paper scale
+
+
+def paper_scale(
+    name: str = "vit_base_patch16_224.augreg_in21k", *, pretrained: bool = True
+) -> dict[str, object]:
+    """Chapter 3 at paper scale: the patch-embedding filters and position embeddings of a timm ViT.
+
+    Args:
+        name: timm name with weights tag (default ViT-B/16 pretrained on ImageNet-21k).
+        pretrained: download the public weights (online only); False gives random weights (tests).
+
+    Returns:
+        {"name", "filters": (D, C, p, p), "positions": (grid², D)} on the CPU.
+    """
+    from . import zoo
+
+    model, _ = zoo.load_timm(name, pretrained=pretrained)
+    return {
+        "name": name,
+        "filters": patch_embedding_filters(model).cpu(),
+        "positions": position_embeddings(model).cpu(),
+    }

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from . import activations, attention, probes, structure
 
 __all__ = [
+    "paper_scale",
     "FRACTIONS",
     "READOUTS",
     "local_heads_per_block",
@@ -267,3 +268,52 @@ def local_heads_per_block(
         raise ValueError("distances contain NaN or inf")
     mask = attention.local_head_mask(torch.as_tensor(distances), grid_size, patch_size, fraction, blocks=None)
     return mask.sum(dim=1).to(torch.int64)
+
+
+# --------------------------------------------------------------------------------------------- paper scale
+
+PAPER_PROBE_MODELS = {
+    "ViT-B/32, ImageNet-1k": "vit_base_patch32_224.augreg_in1k",
+    "ViT-B/32, ImageNet-21k": "vit_base_patch32_224.augreg_in21k",
+}
+
+
+def paper_scale(
+    train: tuple[torch.Tensor, torch.Tensor] | None = None,
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
+    *,
+    models: dict[str, str] | None = None,
+    pretrained: bool = True,
+    device: str | torch.device | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> dict[str, dict[str, object]]:
+    """Chapter 8 at paper scale (Fig 13): linear probes by depth of timm ViTs trained on more or less data.
+
+    Args:
+        train, test: (images (N, 3, H, W) in [0, 1], labels); each model resizes and normalises the images
+            itself (`structure.paper_scale_model`). Default (online): 50 CIFAR-10 training images per class
+            and the first 500 test images.
+        models: {"label": timm name} (default `PAPER_PROBE_MODELS`: ViT-B/32 on ImageNet-1k and -21k).
+        pretrained: download the public weights (online only); False gives random weights (tests).
+        device: default CUDA when available, else the CPU.
+        batch_size, progress: as in `probe_by_depth`.
+
+    Returns:
+        {label: `probe_by_depth` result}.
+    """
+    from . import data
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if train is None:
+        images, labels = data.cifar10("train")
+        pick = data.nested_subset(labels, 0.01, seed=0)  # 500 images, 50 per class
+        train = images[pick], labels[pick]
+    if test is None:
+        images, labels = data.cifar10("test")
+        test = images[:500], labels[:500]
+    results = {}
+    for label, name in (models or PAPER_PROBE_MODELS).items():
+        model = structure.paper_scale_model(name, pretrained=pretrained, device=device)
+        results[label] = probe_by_depth(model, *train, *test, batch_size=batch_size, progress=progress)
+    return results

@@ -20,6 +20,7 @@ from .activations import architecture, cka_matrix, layer_names
 from .cache import cached
 
 __all__ = [
+    "paper_scale",
     "FAMILY_CHOICES",
     "best_matches",
     "correspondence",
@@ -312,3 +313,67 @@ def paper_scale_model(
     first = next(getattr(model, attr) for attr in ("patch_embed", "stem", "conv1") if hasattr(model, attr))
     first.register_forward_pre_hook(ResizeNormalize(size, config["mean"], config["std"]))
     return model.eval()
+
+
+# --------------------------------------------------------------------------------------------- paper scale
+
+PAPER_MODELS = {"ViT-B/16": "vit_base_patch16_224.augreg_in21k", "ResNet50x1": "resnetv2_50x1_bit.goog_in21k"}
+
+
+def paper_scale(
+    images: torch.Tensor | None = None,
+    *,
+    models: dict[str, str] | None = None,
+    family: str | None = None,
+    pretrained: bool = True,
+    device: str | torch.device | None = None,
+    batch_size: int = 128,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> dict[str, object]:
+    """Chapter 5 at paper scale (Figs 1 and 2): CKA within a timm ViT and a timm ResNet, and between them.
+
+    Args:
+        images: (N, 3, H, W) in [0, 1], any size (each model resizes and normalises them itself, see
+            `paper_scale_model`); default CIFAR-10 test images (online), 1,024 on CUDA, 256 on a CPU.
+        models: {"label": timm name} of the ViT, then the ResNet (default `PAPER_MODELS`).
+        family: layer family (`FAMILY_CHOICES`); default "all" on CUDA, "blocks" on a CPU.
+        pretrained: download the public weights (online only); False gives random weights (tests).
+        device: default CUDA when available, else the CPU. On CUDA the Grams are float32 with TF32 off.
+        batch_size, use_cache, progress: as in `model_cka`.
+
+    Returns:
+        {"within": {label: (matrix, names, names)}, "cross": (matrix, vit names, resnet names),
+        "match": `correspondence` of the cross matrix, "labels": (vit label, resnet label)}; matrices on the
+        CPU.
+    """
+    from . import data
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    on_gpu = torch.device(device).type == "cuda"
+    family = family or ("all" if on_gpu else "blocks")
+    if images is None:
+        images = data.cifar10("test")[0][: 1024 if on_gpu else 256]
+    (vit_label, vit_name), (resnet_label, resnet_name) = (models or PAPER_MODELS).items()
+    vit = paper_scale_model(vit_name, pretrained=pretrained, device=device)
+    resnet = paper_scale_model(resnet_name, pretrained=pretrained, device=device)
+    layers = {vit_label: layers_for(vit, family), resnet_label: layers_for(resnet, family)}
+    settings = {"batch_size": batch_size, "use_cache": use_cache, "progress": progress}
+
+    def on_cpu(
+        result: tuple[torch.Tensor, list[str], list[str]],
+    ) -> tuple[torch.Tensor, list[str], list[str]]:
+        matrix, names_a, names_b = result
+        return matrix.cpu(), names_a, names_b
+
+    within = {
+        label: on_cpu(model_cka(model, None, images, layers[label], **settings))
+        for label, model in ((vit_label, vit), (resnet_label, resnet))
+    }
+    cross = on_cpu(model_cka(vit, resnet, images, layers[vit_label], layers[resnet_label], **settings))
+    return {
+        "within": within,
+        "cross": cross,
+        "match": correspondence(*cross),
+        "labels": (vit_label, resnet_label),
+    }
