@@ -6,11 +6,15 @@ For each chapter: write the .ipynb from the .py (jupytext pairing), execute it t
 kernel, then keep it small for git: images, HTML and widget outputs are dropped (the book re-executes and
 renders them), text outputs and execution counts stay so `pytest --nbval-lax` can compare the cells tagged
 `nbval-check-output`. Prints each notebook's execution time (the budget is 2 minutes per chapter).
+
+Every chapter's first code cell is `install_cell()`: the same text in every chapter, with the repository URL
+of `_config.yml` (its one home); `refresh` writes it, tests/test_config.py checks it.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -19,8 +23,54 @@ import jupytext
 import nbformat
 from nbclient import NotebookClient
 
+ROOT = Path(__file__).resolve().parents[1]
 KEEP_MIME = {"text/plain"}
+INSTALL_MARKER = "# Colab / fresh machines:"
+INSTALL_CELL = """\
+# Colab / fresh machines: install the book's package when it is missing. Upgrades nothing Colab already has;
+# SEELIKE_REPO (a git URL or a local clone) installs from another copy of the book.
+try:
+    import seelike
+except ImportError:
+    import importlib.metadata, os, subprocess, sys
+
+    def install(repo=os.environ.get("SEELIKE_REPO", "@REPOSITORY_URL@"), clone=os.path.abspath("seelike")):
+        source = repo if os.path.isdir(repo) else clone
+        steps = [] if os.path.isdir(source) else [["git", "clone", "-q", "--depth", "1", repo, source]]
+        for step in steps + [[sys.executable, "-m", "pip", "install", "-q", "-e", source]]:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode:
+                hint = f"Instead: clone {repo}, pip install -e the clone, restart, or set SEELIKE_REPO to it."
+                raise RuntimeError(f"{' '.join(step)} failed:\\n{done.stderr[-2000:]}\\n{hint}") from None
+        sys.path.insert(0, os.path.join(source, "src"))  # this kernel does not see the new install
+        names = [name for name in ("numpy", "torch", "matplotlib", "ipywidgets") if name in sys.modules]
+        if changed := [n for n in names if importlib.metadata.version(n) != sys.modules[n].__version__]:
+            print(f"pip changed {', '.join(changed)}, already loaded: restart the runtime, then run again.")
+
+    install()
+    import seelike"""
 KEEP_METADATA = {"kernelspec", "language_info", "jupytext"}
+
+
+def repository_url(config: Path = ROOT / "_config.yml") -> str:
+    """`repository.url` of the book's `_config.yml`."""
+    match = re.search(r"^repository:\n(?:\s+.*\n)*?\s+url:\s*(\S+)", config.read_text(), re.M)
+    if not match:
+        raise ValueError(f"{config} has no repository.url")
+    return match.group(1)
+
+
+def install_cell(url: str | None = None) -> str:
+    """The first code cell of every chapter, for the repository at `url` (default: `repository_url()`)."""
+    return INSTALL_CELL.replace("@REPOSITORY_URL@", url or repository_url())
+
+
+def set_install_cell(notebook: nbformat.NotebookNode) -> None:
+    """Make the notebook's first code cell `install_cell()` (it must already be an install cell)."""
+    first = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    if not first.source.startswith(INSTALL_MARKER):
+        raise ValueError(f"the first code cell is not the install cell (starting {INSTALL_MARKER!r})")
+    first.source = install_cell()
 
 
 def strip(notebook: nbformat.NotebookNode) -> None:
@@ -62,6 +112,7 @@ def keep_cell_ids(notebook: nbformat.NotebookNode, previous: Path) -> None:
 
 def refresh(py_path: Path, timeout: int = 600) -> float:
     notebook = jupytext.read(py_path)
+    set_install_cell(notebook)
     keep_cell_ids(notebook, py_path.with_suffix(".ipynb"))
     notebook.metadata.setdefault(
         "kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"}
