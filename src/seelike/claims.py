@@ -1,0 +1,710 @@
+"""The paper's claims judged by the fixed rules of `claims.md` (C1–C14): metric, sub-criteria, verdict.
+
+This module holds the *rules*: each `judge_cN` function takes a claim's measured values, one per seed (or per
+seed pair), with their baselines, and returns a `ClaimRecord` whose verdict follows the written rule and
+nothing else. The measurements themselves come from the measure modules (cka, attention, skips, ...); the
+rules never look at a model, so unit tests can feed them values whose verdict is known by construction.
+
+Common definitions (claims.md):
+- an effect is **robust** when it has the claimed sign in every seed (pair) AND the difference of means
+  exceeds 2 × the larger standard deviation over seeds (ddof = 1; one seed cannot show robustness);
+- **reproduced**: every sub-criterion robust; **partly**: every sub-criterion holds in the mean, or some are
+  robust and the others fail; **not**: the main sub-criterion fails in the mean. The rule names no outcome
+  for "the main one holds in the mean, nothing is robust and another fails in the mean"; it is `not` here,
+  since neither condition of `partly` is met;
+- relative depth of layer i of L is i / (L − 1).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .structure import stage_of
+
+REPRODUCED, PARTLY, NOT, NOT_ATTEMPTED = "reproduced", "partly", "not", "not attempted"
+
+
+@dataclass
+class Criterion:
+    """One sub-criterion: the claimed inequality, its per-seed values and outcome.
+
+    Attributes:
+        name: "a", "b", ...
+        statement: the inequality in words.
+        values: per seed (or seed pair) value of left − right (> 0 means the claimed sign).
+        holds_in_mean: the inequality holds for the means.
+        robust: claimed sign in every seed and mean difference > 2 × the larger sd (or the claim's own rule).
+        main: whether this is the claim's main sub-criterion.
+        partial_only: holds in the mean only at the claim's weaker `partly` threshold.
+    """
+
+    name: str
+    statement: str
+    values: list[float]
+    holds_in_mean: bool
+    robust: bool
+    main: bool = False
+    partial_only: bool = False
+
+
+@dataclass
+class ClaimRecord:
+    """A claim's measurement and verdict: what `claims.evaluate` returns and the conclusion tabulates."""
+
+    claim: str
+    figure: str
+    metric: str
+    per_seed: dict[str, list[float]]
+    baselines: dict[str, Any]
+    criteria: list[Criterion]
+    verdict: str
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self, key: str) -> tuple[float, float]:
+        """(mean, sd) of one per-seed series (sd is nan with one seed)."""
+        return mean_sd(self.per_seed[key])
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------- statistics
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard deviation (ddof = 1; nan for a single value)."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.size == 0:
+        raise ValueError("no values")
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else float("nan")
+
+
+def _larger_sd(*series: Sequence[float]) -> float:
+    sds = [mean_sd(s)[1] for s in series if len(s) > 0]
+    return float("nan") if any(np.isnan(sd) for sd in sds) else max(sds)
+
+
+def compare(
+    name: str,
+    statement: str,
+    greater: Sequence[float],
+    lesser: Sequence[float] | float,
+    *,
+    paired: bool = False,
+    at_least: bool = False,
+    main: bool = False,
+) -> Criterion:
+    """The sub-criterion "greater > lesser" (or "≥" with `at_least`) over seeds.
+
+    Args:
+        greater, lesser: per-seed values of each side; `lesser` may be a fixed threshold.
+        paired: compare seed i with seed i (same seeds on both sides, e.g. a model before and after);
+            otherwise every seed of one side with every seed of the other ("every seed pair").
+        at_least: a difference of exactly zero has the claimed sign (thresholds written "≥").
+    Returns:
+        the criterion, `values` holding the differences that must be positive.
+    """
+    greater = [float(v) for v in greater]
+    threshold = not isinstance(lesser, Sequence)
+    lesser_values = [float(lesser)] if threshold else [float(v) for v in lesser]
+    if not greater or not lesser_values:
+        raise ValueError(f"criterion {name}: no values")
+    if paired and not threshold:
+        if len(greater) != len(lesser_values):
+            raise ValueError(f"criterion {name}: paired series differ in length")
+        differences = [g - s for g, s in zip(greater, lesser_values, strict=True)]
+    else:
+        differences = [g - s for g, s in itertools.product(greater, lesser_values)]
+    if any(not np.isfinite(d) for d in differences):
+        raise ValueError(f"criterion {name}: non-finite values")
+    gap = float(np.mean(greater) - np.mean(lesser_values))
+    spread = _larger_sd(greater) if threshold else _larger_sd(greater, lesser_values)
+    signed = all(d >= 0 if at_least else d > 0 for d in differences)
+    robust = signed and not np.isnan(spread) and gap > 2 * spread
+    holds = gap >= 0 if at_least else gap > 0
+    return Criterion(name, statement, differences, holds_in_mean=holds, robust=robust, main=main)
+
+
+def every_seed(name: str, statement: str, holds: Sequence[bool], *, main: bool = False) -> Criterion:
+    """A sub-criterion whose own rule is "robust = holds in every seed" (claims C3, C13)."""
+    holds = [bool(h) for h in holds]
+    if not holds:
+        raise ValueError(f"criterion {name}: no seeds")
+    return Criterion(
+        name,
+        statement,
+        [float(h) for h in holds],
+        holds_in_mean=float(np.mean(holds)) > 0.5,
+        robust=all(holds),
+        main=main,
+    )
+
+
+def verdict(criteria: Sequence[Criterion]) -> str:
+    """The verdict of claims.md's rule from the sub-criteria's outcomes."""
+    main = [c for c in criteria if c.main] or list(criteria[:1])
+    if not all(c.holds_in_mean for c in main):
+        return NOT
+    if all(c.robust and not c.partial_only for c in criteria):
+        return REPRODUCED
+    if all(c.holds_in_mean for c in criteria):
+        return PARTLY
+    if any(c.robust for c in criteria):
+        return PARTLY
+    return NOT
+
+
+def thirds(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks of the lowest and the top third of `count` blocks, by relative depth i / (L − 1)."""
+    if count < 3:
+        raise ValueError("thirds need at least three blocks")
+    depth = np.arange(count) / (count - 1)
+    return depth < 1 / 3, depth > 2 / 3
+
+
+def _record(claim, figure, metric, per_seed, baselines, criteria, notes=()) -> ClaimRecord:
+    return ClaimRecord(
+        claim,
+        figure,
+        metric,
+        {k: [float(v) for v in vs] for k, vs in per_seed.items()},
+        baselines,
+        list(criteria),
+        verdict(criteria),
+        list(notes),
+    )
+
+
+def not_attempted(claim: str, figure: str, metric: str, reason: str) -> ClaimRecord:
+    """The record of a claim the book has no measurement for (e.g. a paper-scale claim run offline)."""
+    return ClaimRecord(claim, figure, metric, {}, {}, [], NOT_ATTEMPTED, [reason])
+
+
+# --------------------------------------------------------------------------------------------- metrics
+# What each rule reads off a measurement: pure functions of CKA matrices, distances and curves.
+
+
+def stage_contrast(matrix: torch.Tensor, names: Sequence[str]) -> tuple[float, float]:
+    """Mean within-stage and mean between-stage CKA of a ResNet's within-model matrix (off-diagonal pairs of
+    layers inside stages; the stem and final layers belong to no stage and are left out).
+
+    Args:
+        matrix: (L, L) within-model CKA; names: its L layer names (timm's, e.g. "layer2.1.act1").
+    Returns:
+        (within, between).
+    """
+    stages = [stage_of(name) for name in names]
+    staged = [i for i, (stage, name) in enumerate(zip(stages, names, strict=True)) if stage != name]
+    within, between = [], []
+    for i, j in itertools.permutations(staged, 2):
+        (within if stages[i] == stages[j] else between).append(float(matrix[i, j]))
+    if not within or not between:
+        raise ValueError("need layers in at least two stages, two of them in one stage")
+    return float(np.mean(within)), float(np.mean(between))
+
+
+def best_match_shares(cross: torch.Tensor) -> dict[str, float]:
+    """C2's reading of a ViT (rows) × ResNet (columns) CKA matrix.
+
+    Returns:
+        "lower_half_in_lowest_quarter": share of ResNet layers of depth < 1/2 whose best ViT layer has depth
+        ≤ 1/4; "upper_half_in_middle": share of ResNet layers of depth ≥ 1/2 whose best ViT layer has depth in
+        (1/4, 0.6]; "top_third_max_cka", "lower_two_thirds_max_cka": mean over the ViT layers of depth > 2/3
+        (≤ 2/3) of each layer's highest CKA with any ResNet layer; "mean_margin": mean over ResNet layers of
+        best minus second-best CKA (how clear each argmax is).
+    """
+    cross = torch.as_tensor(cross, dtype=torch.float64)
+    n_vit, n_resnet = cross.shape
+    if n_vit < 3 or n_resnet < 2:
+        raise ValueError(f"need at least 3 ViT and 2 ResNet layers, got {tuple(cross.shape)}")
+    best = cross.argmax(dim=0)
+    vit_depth = torch.arange(n_vit, dtype=torch.float64) / (n_vit - 1)
+    resnet_depth = torch.arange(n_resnet, dtype=torch.float64) / (n_resnet - 1)
+    lower = resnet_depth < 0.5
+    best_depth = vit_depth[best]
+    top = vit_depth > 2 / 3
+    per_layer_max = cross.max(dim=1).values
+    two_best = cross.topk(2, dim=0).values
+    return {
+        "lower_half_in_lowest_quarter": float((best_depth[lower] <= 0.25).double().mean()),
+        "upper_half_in_middle": float(
+            ((best_depth[~lower] > 0.25) & (best_depth[~lower] <= 0.6)).double().mean()
+        ),
+        "top_third_max_cka": float(per_layer_max[top].mean()),
+        "lower_two_thirds_max_cka": float(per_layer_max[~top].mean()),
+        "mean_margin": float((two_best[0] - two_best[1]).mean()),
+    }
+
+
+def head_counts(distances: torch.Tensor, uniform: float) -> dict[str, int]:
+    """C3's head counts from mean attention distances.
+
+    Args:
+        distances: (blocks, heads) mean attention distance per head (px); uniform: the distance of uniform
+            attention on the same grid (px).
+    Returns:
+        "local_low", "global_low": local (< 0.6 × uniform) and global (> 0.9 × uniform) heads in the lowest
+        third of blocks; "local_top": local heads in the top third.
+    """
+    distances = torch.as_tensor(distances, dtype=torch.float64)
+    low, top = thirds(distances.shape[0])
+    local, global_ = distances < 0.6 * uniform, distances > 0.9 * uniform
+    low, top = torch.as_tensor(low), torch.as_tensor(top)
+    return {
+        "local_low": int(local[low].sum()),
+        "global_low": int(global_[low].sum()),
+        "local_top": int(local[top].sum()),
+    }
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman rank correlation (average ranks for ties)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.size < 3:
+        raise ValueError("need two equal-length series of at least 3 values")
+
+    def ranks(v: np.ndarray) -> np.ndarray:
+        order = v.argsort(kind="stable")
+        r = np.empty_like(v)
+        r[order] = np.arange(v.size, dtype=np.float64)
+        for value in np.unique(v):
+            tied = v == value
+            r[tied] = r[tied].mean()
+        return r
+
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        raise ValueError("a constant series has no rank correlation")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def best_two_group_split(matrix: torch.Tensor) -> float:
+    """C13: split L layers into two consecutive groups [0, k) and [k, L) of at least two layers each,
+    maximising the mean within-group off-diagonal CKA; returns the relative depth k / (L − 1) of the
+    second group's first layer."""
+    matrix = torch.as_tensor(matrix, dtype=torch.float64)
+    n = matrix.shape[0]
+    if matrix.shape != (n, n) or n < 4:
+        raise ValueError("need a square matrix of at least 4 layers")
+    off = ~torch.eye(n, dtype=torch.bool)
+    scores = []
+    for k in range(2, n - 1):
+        same = torch.zeros(n, n, dtype=torch.bool)
+        same[:k, :k] = same[k:, k:] = True
+        pairs = same & off
+        scores.append(float(matrix[pairs].mean()))
+    return (int(np.argmax(scores)) + 2) / (n - 1)
+
+
+# --------------------------------------------------------------------------------------------- the rules
+# Each judge takes per-seed (or per-seed-pair) values already measured; lists are indexed by seed.
+
+
+def judge_c1(
+    uniformity_vit: Sequence[float],
+    uniformity_resnet: Sequence[float],
+    within_stage: Sequence[float],
+    between_stage: Sequence[float],
+    init_vit: Sequence[float],
+    init_resnet: Sequence[float],
+) -> ClaimRecord:
+    """C1 (Fig 1): U = mean off-diagonal within-model CKA over all named layers.
+
+    (a) U(vit) > U(resnet) over every seed pair; (b) ResNet: mean within-stage CKA > mean between-stage CKA.
+    Baselines: U of both at initialisation (same seeds); the notes say whether (a) already holds there.
+    """
+    a = compare("a", "U(vit) > U(resnet)", uniformity_vit, uniformity_resnet, main=True)
+    b = compare("b", "ResNet within-stage CKA > between-stage CKA", within_stage, between_stage, paired=True)
+    at_init = float(np.mean(init_vit)) > float(np.mean(init_resnet))
+    notes = [f"(a) {'already holds' if at_init else 'does not hold'} at initialisation (means)"]
+    return _record(
+        "C1",
+        "Fig 1",
+        "mean off-diagonal within-model CKA",
+        {
+            "vit": uniformity_vit,
+            "resnet": uniformity_resnet,
+            "resnet within-stage": within_stage,
+            "resnet between-stage": between_stage,
+        },
+        {"vit at init": mean_sd(init_vit)[0], "resnet at init": mean_sd(init_resnet)[0]},
+        [a, b],
+        notes,
+    )
+
+
+def judge_c2(
+    lower_half_in_lowest_quarter: Sequence[float],
+    upper_half_in_middle: Sequence[float],
+    top_third_max_cka: Sequence[float],
+    lower_two_thirds_max_cka: Sequence[float],
+    margins: Sequence[float] = (),
+) -> ClaimRecord:
+    """C2 (Fig 2): the best-matching ViT layer of every ResNet layer, per seed pair.
+
+    (a) ≥ 75% of lower-half ResNet layers match in the ViT's lowest quarter (mean over pairs; `partly`
+    from 50%); (b) ≥ 50% of upper-half ResNet layers match at ViT depth in (0.25, 0.6]; (c) the top third of
+    ViT layers has a lower best CKA with any ResNet layer than the lower two thirds.
+    """
+    a = compare(
+        "a",
+        "share of lower-half ResNet layers matched in the ViT's lowest quarter ≥ 0.75",
+        lower_half_in_lowest_quarter,
+        0.75,
+        at_least=True,
+        main=True,
+    )
+    if not a.holds_in_mean and np.mean(lower_half_in_lowest_quarter) >= 0.5:
+        a.holds_in_mean, a.partial_only = True, True
+    b = compare(
+        "b",
+        "share of upper-half ResNet layers matched at ViT depth (0.25, 0.6] ≥ 0.5",
+        upper_half_in_middle,
+        0.5,
+        at_least=True,
+    )
+    c = compare(
+        "c",
+        "best CKA of the ViT's lower two thirds > that of its top third",
+        lower_two_thirds_max_cka,
+        top_third_max_cka,
+        paired=True,
+    )
+    per_seed = {
+        "lower half in lowest quarter": lower_half_in_lowest_quarter,
+        "upper half in (0.25, 0.6]": upper_half_in_middle,
+        "top third best CKA": top_third_max_cka,
+        "lower two thirds best CKA": lower_two_thirds_max_cka,
+    }
+    baselines = {"mean argmax margin": float(np.mean(margins))} if len(margins) else {}
+    return _record(
+        "C2", "Fig 2", "best-matching ViT layer of each ResNet layer", per_seed, baselines, [a, b, c]
+    )
+
+
+def judge_c3(local_low: Sequence[int], global_low: Sequence[int], local_top: Sequence[int]) -> ClaimRecord:
+    """C3 (Fig 3): per seed, head counts in the lowest and the top third of `vit`'s blocks.
+
+    Local: mean attention distance < 0.6 × uniform; global: > 0.9 × uniform. (a) the lowest third has ≥ 1
+    local and ≥ 1 global head; (b) the top third has no local head. Robust = in every seed.
+    """
+    a = every_seed(
+        "a",
+        "lowest third: ≥ 1 local and ≥ 1 global head",
+        [lo >= 1 and gl >= 1 for lo, gl in zip(local_low, global_low, strict=True)],
+        main=True,
+    )
+    b = every_seed("b", "top third: no local head", [top == 0 for top in local_top])
+    return _record(
+        "C3",
+        "Fig 3",
+        "heads by mean attention distance (local < 0.6, global > 0.9 × uniform)",
+        {
+            "local heads, lowest third": local_low,
+            "global heads, lowest third": global_low,
+            "local heads, top third": local_top,
+        },
+        {},
+        [a, b],
+    )
+
+
+def judge_c4(local_heads: dict[float, Sequence[int]]) -> ClaimRecord:
+    """C4 (Fig 4): L(f) = local heads in the lowest third of blocks, per seed, for data fractions f.
+
+    (a) L(3%) < L(100%); (b) L non-decreasing in f (means). L = 0 everywhere: `not`, with a note.
+    """
+    fractions = sorted(local_heads)
+    smallest, full = local_heads[fractions[0]], local_heads[fractions[-1]]
+    a = compare("a", f"L({fractions[0]:.0%}) < L({fractions[-1]:.0%})", full, smallest, main=True)
+    means = [float(np.mean(local_heads[f])) for f in fractions]
+    steps = [later - earlier for earlier, later in itertools.pairwise(means)]
+    b = Criterion(
+        "b",
+        "L non-decreasing in the data fraction (means)",
+        steps,
+        holds_in_mean=all(d >= 0 for d in steps),
+        robust=False,
+    )
+    b.robust = b.holds_in_mean and a.robust  # a monotone trend of means is as robust as its end-points
+    per_seed = {f"L({f:.0%})": local_heads[f] for f in fractions}
+    notes = []
+    if all(v == 0 for f in fractions for v in local_heads[f]):
+        a.holds_in_mean = b.holds_in_mean = b.robust = False
+        notes.append("no fraction learned a local head")
+    return _record("C4", "Fig 4", "local heads in the lowest third of blocks", per_seed, {}, [a, b], notes)
+
+
+def judge_c5(spearman: Sequence[float]) -> ClaimRecord:
+    """C5 (Fig 5): Spearman ρ(subset mean distance, max CKA with early ResNet layers), per seed.
+
+    Reproduced if ρ ≤ −0.8 in every seed; `partly` if the mean ρ < 0; else `not`.
+    """
+    mean_rho = float(np.mean(spearman))
+    strong = Criterion(
+        "a",
+        "ρ ≤ −0.8 in every seed",
+        [-0.8 - r for r in spearman],
+        holds_in_mean=mean_rho < 0,
+        robust=all(r <= -0.8 for r in spearman),
+        main=True,
+    )
+    return _record(
+        "C5",
+        "Fig 5",
+        "Spearman ρ between head-subset distance and CKA with early ResNet layers",
+        {"rho": spearman},
+        {},
+        [strong],
+    )
+
+
+def judge_c6(
+    vit_before_residual: Sequence[float],
+    vit_after_residual: Sequence[float],
+    resnet_first_stage: Sequence[float],
+) -> ClaimRecord:
+    """C6 (Fig 6): ERF half-mass radius r. (a) r(ViT block 0, before residual) > r(ResNet first stage);
+    (b) r(ViT block 0, after residual) < r(before residual) (same seeds)."""
+    a = compare(
+        "a",
+        "r(ViT block 0 before residual) > r(ResNet first stage)",
+        vit_before_residual,
+        resnet_first_stage,
+        main=True,
+    )
+    b = compare(
+        "b",
+        "r(ViT block 0 after residual) < r(before residual)",
+        vit_before_residual,
+        vit_after_residual,
+        paired=True,
+    )
+    return _record(
+        "C6",
+        "Fig 6",
+        "effective-receptive-field half-mass radius (px)",
+        {
+            "vit before residual": vit_before_residual,
+            "vit after residual": vit_after_residual,
+            "resnet first stage": resnet_first_stage,
+        },
+        {},
+        [a, b],
+    )
+
+
+def judge_c7(
+    vit_spatial: Sequence[float],
+    resnet: Sequence[float],
+    cls_minus_spatial_lower: Sequence[float],
+    cls_minus_spatial_upper: Sequence[float],
+) -> ClaimRecord:
+    """C7 (Fig 7): skip ratio R = ‖z‖ / ‖f(z)‖ (median over images).
+
+    Args:
+        vit_spatial, resnet: per seed, the median over blocks of R.
+        cls_minus_spatial_lower, cls_minus_spatial_upper: per seed, mean over the lower (upper) half of
+            blocks of R(CLS) − R(spatial).
+    (a) R(ViT spatial) > R(ResNet); (b) phase change: R(CLS) > R(spatial) in the lower half, < in the upper.
+    """
+    a = compare(
+        "a", "median R of ViT spatial tokens > median R of the ResNet", vit_spatial, resnet, main=True
+    )
+    lower = compare("b", "lower half: R(CLS) > R(spatial)", cls_minus_spatial_lower, 0.0)
+    upper = compare("b", "upper half: R(CLS) < R(spatial)", [-v for v in cls_minus_spatial_upper], 0.0)
+    b = Criterion(
+        "b",
+        "phase change: R(CLS) > R(spatial) in the lower half, < in the upper half",
+        lower.values + upper.values,
+        holds_in_mean=lower.holds_in_mean and upper.holds_in_mean,
+        robust=lower.robust and upper.robust,
+    )
+    return _record(
+        "C7",
+        "Fig 7",
+        "skip-connection norm ratio ‖z‖ / ‖f(z)‖",
+        {
+            "vit spatial": vit_spatial,
+            "resnet": resnet,
+            "CLS − spatial, lower half": cls_minus_spatial_lower,
+            "CLS − spatial, upper half": cls_minus_spatial_upper,
+        },
+        {},
+        [a, b],
+    )
+
+
+def judge_c8(
+    cka_drop: dict[str, Sequence[float]], accuracy_cost: dict[str, Sequence[float]], middle: str
+) -> ClaimRecord:
+    """C8 (Fig 8): no-skip models, one per removed block (e.g. "early", "middle", "late").
+
+    Args:
+        cka_drop: per model, per seed: CKA(input, output of the removed block) in the intact `vit` minus the
+            same in the no-skip model.
+        accuracy_cost: per model, per seed: accuracy of `vit` minus the no-skip model's, in points.
+        middle: which key is the middle block.
+    (a) CKA falls by > 0.1 (every model); (b) the middle block's cost > 1 point and larger than the others'.
+    """
+    drops = [compare("a", f"{name}: CKA drop > 0.1", values, 0.1) for name, values in cka_drop.items()]
+    a = Criterion(
+        "a",
+        "CKA across the removed block falls by > 0.1",
+        [v for d in drops for v in d.values],
+        holds_in_mean=all(d.holds_in_mean for d in drops),
+        robust=all(d.robust for d in drops),
+        main=True,
+    )
+    parts = [compare("b", "middle cost > 1 point", accuracy_cost[middle], 1.0)]
+    parts += [
+        compare("b", f"middle cost > {name} cost", accuracy_cost[middle], values)
+        for name, values in accuracy_cost.items()
+        if name != middle
+    ]
+    b = Criterion(
+        "b",
+        "the middle block's accuracy cost > 1 point and larger than the early and late ones",
+        [v for p in parts for v in p.values],
+        holds_in_mean=all(p.holds_in_mean for p in parts),
+        robust=all(p.robust for p in parts),
+    )
+    per_seed = {f"CKA drop, {k}": v for k, v in cka_drop.items()} | {
+        f"accuracy cost, {k}": v for k, v in accuracy_cost.items()
+    }
+    return _record("C8", "Fig 8", "CKA across the removed block and accuracy cost", per_seed, {}, [a, b])
+
+
+def judge_c9(vit: Sequence[float], resnet: Sequence[float], vit_gap: Sequence[float]) -> ClaimRecord:
+    """C9 (Figs 9, 10): share of interior positions whose token↔patch CKA map peaks at their own patch.
+    (a) vit ≥ 0.8; (b) resnet < vit; (c) vit-gap < vit."""
+    a = compare("a", "vit ≥ 0.8", vit, 0.8, at_least=True, main=True)
+    b = compare("b", "resnet < vit", vit, resnet)
+    c = compare("c", "vit-gap < vit", vit, vit_gap)
+    return _record(
+        "C9",
+        "Figs 9, 10",
+        "own-position localisation share",
+        {"vit": vit, "resnet": resnet, "vit-gap": vit_gap},
+        {},
+        [a, b, c],
+    )
+
+
+def judge_c10(
+    vit_cls: Sequence[float],
+    vit_tokens: Sequence[float],
+    gap_pooled: Sequence[float],
+    gap_tokens: Sequence[float],
+) -> ClaimRecord:
+    """C10 (Fig 11): last-block 10-shot probes. (a) vit: CLS probe > mean single-token probe;
+    (b) vit-gap: GAP probe > mean single-token probe (same seeds on each side)."""
+    a = compare("a", "vit: CLS probe > mean single-token probe", vit_cls, vit_tokens, paired=True, main=True)
+    b = compare("b", "vit-gap: GAP probe > mean single-token probe", gap_pooled, gap_tokens, paired=True)
+    return _record(
+        "C10",
+        "Fig 11",
+        "last-block 10-shot linear-probe accuracy",
+        {
+            "vit CLS": vit_cls,
+            "vit tokens": vit_tokens,
+            "vit-gap GAP": gap_pooled,
+            "vit-gap tokens": gap_tokens,
+        },
+        {},
+        [a, b],
+    )
+
+
+def judge_c11(
+    top_gap: Sequence[float],
+    bottom_gap: Sequence[float],
+    init: Sequence[float] = (),
+    ceiling: Sequence[float] = (),
+) -> ClaimRecord:
+    """C11 (Fig 12): same-layer CKA with a full-data `vit` of another seed, per block.
+
+    Args:
+        top_gap, bottom_gap: per seed, mean over the top (bottom) third of blocks of CKA(30%) − CKA(3%).
+        init, ceiling: the baselines (init vs trained; two full-data seeds), mean over blocks.
+    (a) top third: CKA(30%) − CKA(3%) robustly > 0; (b) the bottom third's gap is smaller than the top's.
+    """
+    a = compare("a", "top third: CKA(30%) − CKA(3%) > 0", top_gap, 0.0, main=True)
+    b = compare("b", "gap(bottom third) < gap(top third)", top_gap, bottom_gap, paired=True)
+    baselines = {k: mean_sd(v)[0] for k, v in (("init", init), ("ceiling", ceiling)) if len(v)}
+    return _record(
+        "C11",
+        "Fig 12",
+        "same-layer CKA with the full-data vit",
+        {"gap, top third": top_gap, "gap, bottom third": bottom_gap},
+        baselines,
+        [a, b],
+    )
+
+
+def judge_c12(probe_at_half_depth: dict[float, Sequence[float]]) -> ClaimRecord:
+    """C12 (Fig 13): linear-probe accuracy at relative depth 0.5, per seed, for data fractions f.
+    (a) 100% > 3% robustly; (b) non-decreasing in f (means)."""
+    fractions = sorted(probe_at_half_depth)
+    a = compare(
+        "a",
+        f"probe({fractions[-1]:.0%}) > probe({fractions[0]:.0%})",
+        probe_at_half_depth[fractions[-1]],
+        probe_at_half_depth[fractions[0]],
+        main=True,
+    )
+    means = [float(np.mean(probe_at_half_depth[f])) for f in fractions]
+    steps = [later - earlier for earlier, later in itertools.pairwise(means)]
+    b = Criterion(
+        "b",
+        "non-decreasing in the data fraction (means)",
+        steps,
+        holds_in_mean=all(d >= 0 for d in steps),
+        robust=all(d >= 0 for d in steps) and a.robust,
+    )
+    return _record(
+        "C12",
+        "Fig 13",
+        "linear-probe accuracy at relative depth 0.5",
+        {f"{f:.0%}": probe_at_half_depth[f] for f in fractions},
+        {},
+        [a, b],
+    )
+
+
+def judge_c13(split_depth: Sequence[float]) -> ClaimRecord:
+    """C13 (Mixer appendix): relative depth of the best two-group split of the Mixer's within-model CKA,
+    per seed. Reproduced: in the lower third (every seed); `partly`: in the lower half."""
+    third = every_seed("a", "split in the lower third", [d <= 1 / 3 for d in split_depth], main=True)
+    half = every_seed("a", "split in the lower half", [d <= 1 / 2 for d in split_depth], main=True)
+    criterion = third if third.robust else half
+    if criterion is half and half.holds_in_mean:
+        half.partial_only = True
+    return _record(
+        "C13",
+        "Mixer appendix",
+        "relative depth of the best two-group split",
+        {"split depth": split_depth},
+        {},
+        [criterion],
+    )
+
+
+def judge_c14(lowest_third: Sequence[float], top_third: Sequence[float]) -> ClaimRecord:
+    """C14 (fine-tuning appendix): per-block CKA before vs after fine-tuning, per seed, averaged over the
+    lowest and the top third of blocks. CKA(lowest third) > CKA(top third), robustly."""
+    a = compare("a", "CKA(lowest third) > CKA(top third)", lowest_third, top_third, paired=True, main=True)
+    return _record(
+        "C14",
+        "fine-tuning appendix",
+        "per-block CKA before vs after fine-tuning",
+        {"lowest third": lowest_third, "top third": top_third},
+        {},
+        [a],
+    )

@@ -1,0 +1,172 @@
+"""The claims' rules on synthetic inputs whose verdict is known by construction."""
+
+import pytest
+import torch
+
+from seelike import claims
+from seelike.claims import NOT, PARTLY, REPRODUCED
+
+
+def test_compare_robust_mean_only_and_failing():
+    robust = claims.compare("a", "x > y", [1.0, 1.1, 0.9], [0.0, 0.1, -0.1])
+    assert robust.robust and robust.holds_in_mean
+    noisy = claims.compare("a", "x > y", [1.0, -0.5, 2.0], [0.0, 0.1, -0.1])  # one seed has the wrong sign
+    assert noisy.holds_in_mean and not noisy.robust
+    small = claims.compare("a", "x > y", [0.2, 0.3, 0.25], [0.0, 0.4, 0.1])  # right sign, gap < 2 sd
+    assert small.holds_in_mean and not small.robust
+    failing = claims.compare("a", "x > y", [0.0, 0.1], [1.0, 1.1])
+    assert not failing.holds_in_mean and not failing.robust
+    single = claims.compare("a", "x > y", [5.0], [1.0])  # one seed cannot be robust
+    assert single.holds_in_mean and not single.robust
+
+
+def test_compare_pairs_and_thresholds():
+    paired = claims.compare("a", "x > y", [2.0, 3.0], [1.0, 2.5], paired=True)
+    assert paired.values == [1.0, 0.5]
+    unpaired = claims.compare("a", "x > y", [2.0, 3.0], [1.0, 2.5])
+    assert sorted(unpaired.values) == [-0.5, 0.5, 1.0, 2.0]  # every seed pair
+    at_least = claims.compare("a", "x ≥ 0.8", [0.8, 0.8], 0.8, at_least=True)
+    assert at_least.holds_in_mean and not claims.compare("a", "x > 0.8", [0.8, 0.8], 0.8).holds_in_mean
+    with pytest.raises(ValueError, match="paired"):
+        claims.compare("a", "x > y", [1.0], [1.0, 2.0], paired=True)
+    with pytest.raises(ValueError, match="non-finite"):
+        claims.compare("a", "x > y", [float("nan")], [1.0])
+
+
+def test_verdict_rule():
+    def c(holds, robust, main=False):
+        return claims.Criterion("x", "", [], holds_in_mean=holds, robust=robust, main=main)
+
+    assert claims.verdict([c(True, True, True), c(True, True)]) == REPRODUCED
+    assert claims.verdict([c(True, False, True), c(True, False)]) == PARTLY  # all hold in the mean
+    assert claims.verdict([c(True, True, True), c(False, False)]) == PARTLY  # some robust, the other fails
+    assert claims.verdict([c(False, False, True), c(True, True)]) == NOT  # the main one fails
+    assert claims.verdict([c(True, False, True), c(False, False)]) == NOT  # nothing robust, one fails
+
+
+def _staged_matrix(stages=(3, 3, 3), within=0.9, between=0.2):
+    n = sum(stages)
+    matrix = torch.full((n, n), between, dtype=torch.float64)
+    start = 0
+    for size in stages:
+        matrix[start : start + size, start : start + size] = within
+        start += size
+    return matrix.fill_diagonal_(1.0)
+
+
+def test_c1_on_matrices_with_and_without_stages():
+    names = [f"layer{s + 1}.{b}" for s in range(3) for b in range(3)]
+    staged = _staged_matrix()
+    within, between = claims.stage_contrast(staged, names)
+    assert within == pytest.approx(0.9) and between == pytest.approx(0.2)
+    uniform = torch.full((9, 9), 0.8, dtype=torch.float64).fill_diagonal_(1.0)
+    assert claims.stage_contrast(uniform, names) == pytest.approx((0.8, 0.8))
+    with pytest.raises(ValueError, match="two stages"):
+        claims.stage_contrast(staged[:3, :3], names[:3])
+
+    def record(vit_u, resnet_u, stage_pairs):
+        return claims.judge_c1(vit_u, resnet_u, [w for w, _ in stage_pairs], [b for _, b in stage_pairs],
+                               init_vit=[0.9, 0.9], init_resnet=[0.5, 0.5])  # fmt: skip
+
+    clear = record([0.80, 0.81, 0.79], [0.40, 0.42, 0.41], [(0.9, 0.2), (0.88, 0.25), (0.91, 0.22)])
+    assert clear.verdict == REPRODUCED and "already holds" in clear.notes[0]
+    no_stages = record([0.80, 0.81, 0.79], [0.40, 0.42, 0.41], [(0.8, 0.8), (0.7, 0.75), (0.8, 0.81)])
+    assert no_stages.verdict == PARTLY  # (a) robust, (b) fails
+    reversed_ = record([0.40, 0.41, 0.42], [0.80, 0.82, 0.81], [(0.9, 0.2)] * 3)
+    assert reversed_.verdict == NOT
+
+
+def test_c2_on_constructed_cross_matrices():
+    # 9 ViT layers (rows, depth 0..1 in eighths) × 6 ResNet layers: lower-half ResNet layers match ViT layers
+    # 0-2 (depth ≤ 0.25), upper-half ones ViT layers 3-4 (depth 0.375, 0.5); the top third matches nothing.
+    cross = torch.full((9, 6), 0.1, dtype=torch.float64)
+    for resnet_layer, vit_layer in enumerate([0, 1, 2, 3, 4, 4]):
+        cross[vit_layer, resnet_layer] = 0.9
+    shares = claims.best_match_shares(cross)
+    assert shares["lower_half_in_lowest_quarter"] == 1.0 and shares["upper_half_in_middle"] == 1.0
+    assert shares["top_third_max_cka"] == pytest.approx(0.1) and shares["mean_margin"] == pytest.approx(0.8)
+    good = claims.judge_c2([1.0, 1.0], [1.0, 0.9], [0.1, 0.12], [0.9, 0.85])
+    assert good.verdict == REPRODUCED
+    halfway = claims.judge_c2([0.6, 0.6], [1.0, 0.9], [0.1, 0.12], [0.9, 0.85])
+    assert halfway.verdict == PARTLY and halfway.criteria[0].partial_only
+    assert claims.judge_c2([0.2, 0.3], [1.0, 0.9], [0.1, 0.12], [0.9, 0.85]).verdict == NOT
+
+
+def test_c3_heads_at_known_distances():
+    uniform = 14.4
+    distances = torch.tensor([[3.0, 14.0, 14.2], [14.0, 14.3, 14.1], [13.9, 14.1, 14.2]] + [[14.0] * 3] * 3)
+    counts = claims.head_counts(distances, uniform)
+    assert counts == {"local_low": 1, "global_low": 5, "local_top": 0}
+    assert claims.judge_c3([1, 1], [5, 4], [0, 0]).verdict == REPRODUCED
+    assert claims.judge_c3([1, 0], [5, 4], [0, 0]).verdict == NOT  # one seed of two: not in the mean
+    assert claims.judge_c3([1, 1], [5, 4], [1, 1]).verdict == PARTLY  # (a) robust, (b) fails
+
+
+def test_c4_and_c12_data_fractions():
+    grows = {0.03: [0, 0], 0.1: [1, 1], 0.3: [2, 2], 1.0: [3, 3]}  # seeds agree exactly: sd 0
+    assert claims.judge_c4(grows).verdict == REPRODUCED
+    bumpy = {0.03: [0, 1], 0.1: [3, 3], 0.3: [1, 2], 1.0: [2, 3]}  # (a) in the mean only, (b) fails
+    assert claims.judge_c4(bumpy).verdict == NOT
+    ends_only = {0.03: [0, 0], 0.1: [3, 3], 0.3: [1, 1], 1.0: [2, 2]}  # (a) robust, (b) fails
+    assert claims.judge_c4(ends_only).verdict == PARTLY
+    spread = {0.03: [0, 1], 0.1: [1, 2], 0.3: [2, 3], 1.0: [4, 5]}
+    assert claims.judge_c4(spread).verdict == REPRODUCED
+    nothing = claims.judge_c4({0.03: [0, 0], 1.0: [0, 0]})
+    assert nothing.verdict == NOT and "no fraction" in nothing.notes[0]
+    assert claims.judge_c12({0.03: [0.60, 0.62], 0.3: [0.70, 0.71], 1.0: [0.75, 0.76]}).verdict == REPRODUCED
+    assert claims.judge_c12({0.03: [0.60, 0.62], 0.3: [0.78, 0.79], 1.0: [0.75, 0.76]}).verdict == PARTLY
+    assert claims.judge_c12({0.03: [0.80, 0.82], 1.0: [0.75, 0.76]}).verdict == NOT
+
+
+def test_c5_spearman_rule():
+    assert claims.spearman([1, 2, 3, 4], [8, 6, 4, 2]) == pytest.approx(-1.0)
+    assert claims.spearman([1, 2, 2, 3], [1, 2, 2, 3]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="constant"):
+        claims.spearman([1, 1, 1], [1, 2, 3])
+    assert claims.judge_c5([-0.9, -1.0]).verdict == REPRODUCED
+    assert claims.judge_c5([-0.9, -0.3]).verdict == PARTLY
+    assert claims.judge_c5([0.2, -0.1]).verdict == NOT
+
+
+def test_c13_split_of_a_two_stage_matrix():
+    assert claims.best_two_group_split(_staged_matrix((3, 9))) == pytest.approx(3 / 11)
+    assert claims.best_two_group_split(_staged_matrix((6, 6))) == pytest.approx(6 / 11)
+    assert claims.judge_c13([3 / 11]).verdict == REPRODUCED
+    assert claims.judge_c13([5 / 11]).verdict == PARTLY
+    assert claims.judge_c13([8 / 11]).verdict == NOT
+
+
+@pytest.mark.parametrize(
+    ("judge", "good", "bad"),
+    [
+        (claims.judge_c6, ([9.0, 9.5], [3.0, 3.2], [4.0, 4.1]), ([2.0, 2.1], [3.0, 3.2], [4.0, 4.1])),
+        (claims.judge_c9, ([0.9, 0.95], [0.3, 0.35], [0.5, 0.55]), ([0.5, 0.55], [0.3, 0.35], [0.4, 0.45])),
+        (claims.judge_c10, ([0.8, 0.82], [0.5, 0.52], [0.8, 0.81], [0.6, 0.62]),
+         ([0.5, 0.52], [0.8, 0.82], [0.8, 0.81], [0.6, 0.62])),
+        (claims.judge_c11, ([0.2, 0.25], [0.01, 0.02]), ([-0.2, -0.25], [0.01, 0.02])),
+        (claims.judge_c14, ([0.95, 0.96], [0.5, 0.55]), ([0.5, 0.55], [0.95, 0.96])),
+    ],
+)  # fmt: skip
+def test_pairwise_claims_reproduce_and_fail(judge, good, bad):
+    assert judge(*good).verdict == REPRODUCED
+    assert judge(*bad).verdict == NOT
+
+
+def test_c7_phase_change_and_c8_no_skip_costs():
+    good = claims.judge_c7([50.0, 55.0], [2.0, 2.2], [3.0, 3.5], [-4.0, -4.5])
+    assert good.verdict == REPRODUCED
+    backwards = claims.judge_c7([50.0, 55.0], [2.0, 2.2], [-3.0, -3.5], [4.0, 4.5])
+    assert backwards.verdict == PARTLY and not backwards.criteria[1].holds_in_mean
+    drops = {"early": [0.3, 0.35], "middle": [0.4, 0.45], "late": [0.2, 0.25]}
+    costs = {"early": [0.5, 0.6], "middle": [3.0, 3.2], "late": [0.4, 0.5]}
+    assert claims.judge_c8(drops, costs, "middle").verdict == REPRODUCED
+    flat = {"early": [3.0, 3.2], "middle": [0.5, 0.6], "late": [0.4, 0.5]}
+    assert claims.judge_c8(drops, flat, "middle").verdict == PARTLY
+    assert claims.judge_c8({k: [0.01, 0.02] for k in drops}, costs, "middle").verdict == NOT
+
+
+def test_record_serialises_and_summarises():
+    record = claims.judge_c5([-0.9, -1.0])
+    assert record.summary("rho") == pytest.approx((-0.95, 0.0707106781))
+    assert record.to_dict()["criteria"][0]["robust"] is True
+    assert claims.not_attempted("C9", "Fig 9", "x", "offline").verdict == claims.NOT_ATTEMPTED
