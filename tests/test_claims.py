@@ -105,7 +105,7 @@ def test_c3_heads_at_known_distances():
 def test_c4_and_c12_data_fractions():
     grows = {0.03: [0, 0], 0.1: [1, 1], 0.3: [2, 2], 1.0: [3, 3]}  # seeds agree exactly: sd 0
     assert claims.judge_c4(grows).verdict == REPRODUCED
-    bumpy = {0.03: [0, 1], 0.1: [3, 3], 0.3: [1, 2], 1.0: [2, 3]}  # (a) in the mean only, (b) fails
+    bumpy = {0.03: [0, 2], 0.1: [3, 3], 0.3: [1, 2], 1.0: [1, 3]}  # (a) in the mean only, (b) fails
     assert claims.judge_c4(bumpy).verdict == NOT
     ends_only = {0.03: [0, 0], 0.1: [3, 3], 0.3: [1, 1], 1.0: [2, 2]}  # (a) robust, (b) fails
     assert claims.judge_c4(ends_only).verdict == PARTLY
