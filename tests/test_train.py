@@ -154,3 +154,24 @@ def test_learning_rate_schedule():
     assert rates[9] == peak and rates[0] == peak / 10
     assert all(a >= b for a, b in zip(rates[9:], rates[10:], strict=False))
     assert rates[-1] < peak * 0.01
+
+
+def test_queue_trains_prerequisites_first_and_skips_claimed_runs(tmp_path, monkeypatch):
+    import fcntl
+
+    done, calls = set(), []
+    monkeypatch.setattr(train, "RUNS_DIR", tmp_path)
+    monkeypatch.setattr(train, "_is_trained", lambda name, seed: (name, seed) in done)
+
+    def fake_train(name, seed, **options):
+        calls.append((name, seed))
+        done.add((name, seed))
+
+    monkeypatch.setattr(train, "train", fake_train)
+    with open(tmp_path / "vit-seed1.lock", "w") as held:  # another trainer is on vit seed 1
+        fcntl.flock(held, fcntl.LOCK_EX)
+        monkeypatch.setattr(train.time, "sleep", lambda s: done.add(("vit", 1)))  # ... and finishes it
+        train.train_queue([("vit-finetune59", 0), ("vit", 1), ("vit-pretrain04", 0), ("vit-distilled", 0)])
+    assert calls.index(("vit-pretrain04", 0)) < calls.index(("vit-finetune59", 0))
+    assert ("vit", 1) not in calls
+    assert ("vit-distilled", 0) not in calls  # its teacher resnet seed 0 is in no queue and not trained

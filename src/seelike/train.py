@@ -371,14 +371,83 @@ def main(argv: list[str] | None = None) -> None:
     if args.seed is not None and args.names:
         chosen += [(n, s) for n in args.names for s in args.seed if (n, s) not in chosen]
     print("command:", shlex.join(["python", "-m", "seelike.train", *(argv or sys.argv[1:])]), flush=True)
-    for name, seed in chosen:
-        done = zoo.read_manifest()["models"].get(name, {}).get(str(seed))
-        if done and zoo.checkpoint_path(name, seed).is_file() and not args.force:
-            print(f"[{name} seed {seed}] already trained (test accuracy {done['test_accuracy']}); skipping")
-            continue
-        if args.force:
+    if args.force:
+        for name, seed in chosen:
             shutil.rmtree(RUNS_DIR / f"{name}-seed{seed}", ignore_errors=True)  # a fresh run, not a resume
-        train(name, seed=seed, threads=args.threads, checkpoint_every=args.checkpoint_every)
+    pending = [run for run in chosen if args.force or not _is_trained(*run)]
+    for name, seed in chosen:
+        if (name, seed) not in pending:
+            entry = zoo.manifest_entry(name, seed)
+            print(f"[{name} seed {seed}] already trained (test accuracy {entry['test_accuracy']}); skipping")
+    train_queue(pending, threads=args.threads, checkpoint_every=args.checkpoint_every)
+
+
+def _is_trained(name: str, seed: int) -> bool:
+    return (
+        str(seed) in zoo.read_manifest()["models"].get(name, {}) and zoo.checkpoint_path(name, seed).is_file()
+    )
+
+
+def _prerequisites(name: str, seed: int) -> list[tuple[str, int]]:
+    """The zoo runs `name`/`seed` starts from: its teacher, the model it fine-tunes."""
+    spec = zoo.spec(name)
+    return ([(spec.teacher, spec.teacher_seed)] if spec.teacher else []) + (
+        [(spec.init_from, seed)] if spec.init_from else []
+    )
+
+
+def train_queue(runs: list[tuple[str, int]], *, poll_s: float = 60.0, **options) -> None:
+    """Train `runs` in order, side by side with other trainers working on the same list.
+
+    Each run is claimed with an exclusive lock on `runs/<name>-seed<k>.lock`, so a second trainer started
+    with the same list takes the next free run instead of the same one. A run whose teacher or pretrained
+    model is not trained yet waits until it is (another trainer may be making it); the queue ends when every
+    run is trained or nothing left can start.
+    """
+    RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    waiting = list(runs)
+    while waiting:
+        progressed = False
+        for name, seed in list(waiting):
+            if _is_trained(name, seed):
+                waiting.remove((name, seed))
+                continue
+            needs = _prerequisites(name, seed)
+            if any(not _is_trained(*need) for need in needs):
+                if not any(need in waiting or _locked(*need) for need in needs):
+                    print(f"[{name} seed {seed}] needs {needs} trained first; not in this queue", flush=True)
+                    waiting.remove((name, seed))
+                continue
+            with open(RUNS_DIR / f"{name}-seed{seed}.lock", "w") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # another trainer has it
+                if not _is_trained(name, seed):
+                    train(name, seed=seed, **options)
+            waiting.remove((name, seed))
+            progressed = True
+            break  # restart from the front: earlier runs may have become ready
+        if waiting and not progressed:
+            if not any(_locked(n, s) for n, s in waiting) and not any(
+                _locked(*need) for run in waiting for need in _prerequisites(*run)
+            ):
+                print(f"nothing left can start: {waiting}", flush=True)
+                return
+            time.sleep(poll_s)
+
+
+def _locked(name: str, seed: int) -> bool:
+    """Whether another trainer holds the run's lock right now."""
+    path = RUNS_DIR / f"{name}-seed{seed}.lock"
+    if not path.is_file():
+        return False
+    with open(path) as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
 
 
 if __name__ == "__main__":
