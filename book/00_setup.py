@@ -22,17 +22,33 @@
 #
 # The first cell below does nothing on a machine where the package is installed. On Colab it clones the
 # book's repository and installs the package from it (with the trained models in `data/zoo`), without
-# pinning anything Colab already provides.
+# upgrading anything Colab already provides. To install from another copy of the book (a fork, or a clone
+# on disk), set the environment variable `SEELIKE_REPO` to its git URL or folder first. If a step fails, the
+# cell says which one and what to do instead; if pip had to change a package the runtime has already loaded,
+# it asks for a restart of the runtime.
 
 # %%
-# Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
+# Colab / fresh machines: install the book's package when it is missing. Upgrades nothing Colab already has;
+# SEELIKE_REPO (a git URL or a local clone) installs from another copy of the book.
 try:
     import seelike
 except ImportError:
-    import subprocess, sys
-    subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/seelike/seelike", "/content/seelike"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/seelike"], check=True)
-    sys.path.insert(0, "/content/seelike/src")
+    import importlib.metadata, os, subprocess, sys
+
+    def install(repo, clone):
+        source = repo if os.path.isdir(repo) else clone
+        steps = [] if os.path.isdir(source) else [["git", "clone", "-q", "--depth", "1", repo, source]]
+        for step in steps + [[sys.executable, "-m", "pip", "install", "-q", "-e", source]]:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode:
+                hint = f"Instead: clone {repo}, pip install -e the clone, restart, or set SEELIKE_REPO to it."
+                raise RuntimeError(f"{' '.join(step)} failed:\n{done.stderr[-2000:]}\n{hint}") from None
+        sys.path.insert(0, os.path.join(source, "src"))  # this kernel does not see the new install
+        names = [name for name in ("numpy", "torch", "matplotlib", "ipywidgets") if name in sys.modules]
+        if changed := [n for n in names if importlib.metadata.version(n) != sys.modules[n].__version__]:
+            print(f"pip changed {', '.join(changed)}, already loaded: restart the runtime, then run again.")
+
+    install(os.environ.get("SEELIKE_REPO", "https://github.com/seelike/seelike"), os.path.abspath("seelike"))
     import seelike
 
 # %%
@@ -61,7 +77,9 @@ test_images, test_labels = data.fashion_mnist("test")
 print("train:", tuple(train_images.shape), train_images.dtype, "| test:", tuple(test_images.shape))
 print("pixel range:", train_images.min().item(), "to", train_images.max().item())
 print("images per class (train):", torch.bincount(train_labels).tolist())
-print(f"mean pixel value (test): {test_images.mean().item():.4f}")
+print(f"mean pixel value (test): {test_images.double().mean().item():.4f}")  # float64: any CPU sums alike
+assert (train_images.min().item(), train_images.max().item()) == (0.0, 1.0)
+assert torch.bincount(train_labels).tolist() == [6000] * 10, "a balanced training set"
 
 # %% [markdown]
 # Each row below is one class. Move the slider (in a live notebook) to page through more examples.
@@ -83,6 +101,8 @@ for fraction, index in subsets.items():
     print(f"{fraction:>4.0%}: {len(index):>6,} images, per class {torch.bincount(train_labels[index]).tolist()[:3]}...")
 print("3% inside 10%:", set(subsets[0.03].tolist()) <= set(subsets[0.10].tolist()))
 print("10% inside 30%:", set(subsets[0.10].tolist()) <= set(subsets[0.30].tolist()))
+assert set(subsets[0.03].tolist()) <= set(subsets[0.10].tolist()) <= set(subsets[0.30].tolist()), "nested"
+assert all(torch.bincount(train_labels[index]).unique().numel() == 1 for index in subsets.values()), "balanced"
 
 # %% [markdown]
 # ## Colour photographs

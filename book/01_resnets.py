@@ -25,17 +25,31 @@
 # a short training run, and the trained ResNet of the book's model zoo.
 
 # %%
-# Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
+# Colab / fresh machines: install the book's package when it is missing. Upgrades nothing Colab already has;
+# SEELIKE_REPO (a git URL or a local clone) installs from another copy of the book.
 try:
     import seelike
 except ImportError:
-    import subprocess, sys
-    subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/seelike/seelike", "/content/seelike"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/seelike"], check=True)
-    sys.path.insert(0, "/content/seelike/src")
+    import importlib.metadata, os, subprocess, sys
+
+    def install(repo, clone):
+        source = repo if os.path.isdir(repo) else clone
+        steps = [] if os.path.isdir(source) else [["git", "clone", "-q", "--depth", "1", repo, source]]
+        for step in steps + [[sys.executable, "-m", "pip", "install", "-q", "-e", source]]:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode:
+                hint = f"Instead: clone {repo}, pip install -e the clone, restart, or set SEELIKE_REPO to it."
+                raise RuntimeError(f"{' '.join(step)} failed:\n{done.stderr[-2000:]}\n{hint}") from None
+        sys.path.insert(0, os.path.join(source, "src"))  # this kernel does not see the new install
+        names = [name for name in ("numpy", "torch", "matplotlib", "ipywidgets") if name in sys.modules]
+        if changed := [n for n in names if importlib.metadata.version(n) != sys.modules[n].__version__]:
+            print(f"pip changed {', '.join(changed)}, already loaded: restart the runtime, then run again.")
+
+    install(os.environ.get("SEELIKE_REPO", "https://github.com/seelike/seelike"), os.path.abspath("seelike"))
     import seelike
 
 # %%
+import numpy as np
 import torch
 
 from seelike import data, gradients, zoo
@@ -75,11 +89,16 @@ toy_images, toy_labels = train_images[:4096], train_labels[:4096]  # enough for 
 # %% tags=["nbval-check-output"]
 depth, steps = 32, 20
 norms = gradients.compare_gradient_norms(toy_images, toy_labels, depth=depth, steps=steps)
-for architecture in ("plain", "residual"):
-    init = gradients.gradient_norm_ratio(norms[architecture]["init"])
-    trained = gradients.gradient_norm_ratio(norms[architecture]["trained"])
-    print(f"{architecture:>8}, {depth} layers: gradient-norm ratio first/last layer {init:8.3g} at init, "
-          f"{trained:.3g} after {steps} steps")
+ratio = {(net, when): gradients.gradient_norm_ratio(norms[net][when]) for net in norms for when in ("init", "trained")}
+# How jagged the gradient is along the depth after training: the mean size of its layer-to-layer change (in log).
+jagged = {net: float(np.abs(np.diff(np.log(norms[net]["trained"]))).mean()) for net in norms}
+assert ratio["plain", "init"] > 10 * ratio["residual", "init"], "the plain network's gradient explodes on its way down"
+assert 0.5 < ratio["residual", "trained"] < 5, "the residual network's gradient stays within a small factor"
+assert jagged["plain"] > 2 * jagged["residual"], "after training the plain network's gradient is the jagged one"
+print(f"gradient-norm ratio first/last layer, {depth} layers, at init: plain {round(ratio['plain', 'init'], -1):.0f}, "
+      f"residual {ratio['residual', 'init']:.3g}")
+print(f"after {steps} steps: residual {ratio['residual', 'trained']:.3g}; plain jagged from layer to layer "
+      "(more than twice the residual's mean change)")
 
 # %% [markdown]
 # In the plain network the gradient grows by a roughly constant factor with every layer it passes on its
@@ -93,6 +112,20 @@ for architecture in ("plain", "residual"):
 # well-conditioned network shows {cite}`balduzzi2017shattered`. The residual network's gradient changes by
 # a small factor over the whole depth and stays smooth.
 #
+# The plain network's numbers after training are not printed above, and not to be trusted to any digit: its
+# 20 steps are chaotic. Two CPUs can already draw initial weights that differ in their last bit (PyTorch
+# rounds its random initialisation differently with and without vector instructions), and 20 steps of the
+# plain network amplify that into a different network, with a first/last ratio anywhere between about 0.5
+# and 2 (the residual network gives the same three digits either way). The cell checks what holds on every
+# machine: at initialisation the plain ratio is far above the residual one, and after training the plain
+# network's gradient changes from layer to layer more than twice as much as the residual one's. Here are
+# this machine's values:
+
+# %%
+print(f"plain after {steps} steps, on this machine: ratio {ratio['plain', 'trained']:.3g}, mean layer-to-layer "
+      f"change {jagged['plain']:.3f} (residual {jagged['residual']:.3f})")
+
+# %% [markdown]
 # Use the sliders to change the depth (up to 56 layers) and the number of SGD steps before the second
 # measurement. At 4 layers the two networks hardly differ; the gap opens with depth.
 
