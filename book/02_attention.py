@@ -26,14 +26,27 @@
 # why position embeddings are needed, and then looks at the attention maps of the book's own small ViT.
 
 # %%
-# Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
+# Colab / fresh machines: install the book's package when it is missing. Upgrades nothing Colab already has;
+# SEELIKE_REPO (a git URL or a local clone) installs from another copy of the book.
 try:
     import seelike
 except ImportError:
-    import subprocess, sys
-    subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/seelike/seelike", "/content/seelike"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/seelike"], check=True)
-    sys.path.insert(0, "/content/seelike/src")
+    import importlib.metadata, os, subprocess, sys
+
+    def install(repo, clone):
+        source = repo if os.path.isdir(repo) else clone
+        steps = [] if os.path.isdir(source) else [["git", "clone", "-q", "--depth", "1", repo, source]]
+        for step in steps + [[sys.executable, "-m", "pip", "install", "-q", "-e", source]]:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode:
+                hint = f"Instead: clone {repo}, pip install -e the clone, restart, or set SEELIKE_REPO to it."
+                raise RuntimeError(f"{' '.join(step)} failed:\n{done.stderr[-2000:]}\n{hint}") from None
+        sys.path.insert(0, os.path.join(source, "src"))  # this kernel does not see the new install
+        names = [name for name in ("numpy", "torch", "matplotlib", "ipywidgets") if name in sys.modules]
+        if changed := [n for n in names if importlib.metadata.version(n) != sys.modules[n].__version__]:
+            print(f"pip changed {', '.join(changed)}, already loaded: restart the runtime, then run again.")
+
+    install(os.environ.get("SEELIKE_REPO", "https://github.com/seelike/seelike"), os.path.abspath("seelike"))
     import seelike
 
 # %%
@@ -75,8 +88,10 @@ generator = torch.Generator().manual_seed(0)
 q, k, v = (torch.randn(2, 4, 50, 32, generator=generator) for _ in range(3))  # (batch, heads, tokens, dim)
 ours, weights = selfattention.scaled_dot_product_attention(q, k, v)
 difference = (ours - F.scaled_dot_product_attention(q, k, v)).abs().max().item()
-print("weights:", tuple(weights.shape), "| every row sums to 1:", torch.allclose(weights.sum(-1), torch.ones(2, 4, 50)))
+row_error = (weights.sum(-1) - 1).abs().max().item()
+print("weights:", tuple(weights.shape), "| every row sums to 1 (to 1e-6):", row_error < 1e-6)
 print("max |ours - torch| below 1e-6:", difference < 1e-6)
+assert row_error < 1e-6 and difference < 1e-6
 
 # %% [markdown]
 # ### Why divide by $\sqrt{d}$?
@@ -133,8 +148,10 @@ with torch.no_grad():
     our_output, our_weights = selfattention.timm_multi_head_attention(vit64.blocks[0].attn, captured["tokens"])
 timm_weights = activations.attention_probabilities(vit64, images)[0]
 print("tokens entering block 0:", tuple(captured["tokens"].shape), "-> attention maps:", tuple(our_weights.shape))
-print("output equal to timm's (1e-12):", (our_output - timm_output).abs().max().item() < 1e-12)
-print("maps equal to timm's (1e-12):", (our_weights - timm_weights).abs().max().item() < 1e-12)
+errors = {"output": (our_output - timm_output).abs().max().item(), "maps": (our_weights - timm_weights).abs().max().item()}
+print("output equal to timm's (1e-12):", errors["output"] < 1e-12)
+print("maps equal to timm's (1e-12):", errors["maps"] < 1e-12)
+assert max(errors.values()) < 1e-12, errors
 
 # %% [markdown]
 # ## What positions add
@@ -163,6 +180,7 @@ error_with = selfattention.permutation_equivariance_error(
 )
 print(f"permutation-equivariance error, positions removed: {error_without:.6f}")
 print(f"permutation-equivariance error, positions added:   {error_with:.3f}")
+assert error_without < 1e-9 < 1 < error_with, "equivariant without positions (float64), not with them"
 
 # %% [markdown]
 # Without positions the error is zero to float64 precision (about $10^{-15}$, printed as 0): shuffling the
