@@ -170,3 +170,16 @@ def test_record_serialises_and_summarises():
     assert record.summary("rho") == pytest.approx((-0.95, 0.0707106781))
     assert record.to_dict()["criteria"][0]["robust"] is True
     assert claims.not_attempted("C9", "Fig 9", "x", "offline").verdict == claims.NOT_ATTEMPTED
+
+
+def test_evaluate_runs_every_claim_on_the_legacy_zoo(monkeypatch):
+    monkeypatch.setattr(claims, "CKA_IMAGES", 24)
+    monkeypatch.setattr(claims, "DISTANCE_IMAGES", 8)
+    records = claims.evaluate(legacy=True, progress=False)
+    assert [r.claim for r in records] == [f"C{i}" for i in range(1, 15)]
+    assert {r.verdict for r in records} <= {REPRODUCED, PARTLY, NOT, claims.NOT_ATTEMPTED}
+    table = claims.markdown_table(records)
+    assert table.count("\n") == 15 and "| C13 | Mixer appendix |" in table
+    assert all(r.verdict == claims.NOT_ATTEMPTED for r in claims.evaluate("paper", progress=False))
+    with pytest.raises(ValueError, match="scale"):
+        claims.evaluate("huge")

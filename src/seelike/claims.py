@@ -708,3 +708,155 @@ def judge_c14(lowest_third: Sequence[float], top_third: Sequence[float]) -> Clai
         {},
         [a],
     )
+
+
+# --------------------------------------------------------------------------------------------- measuring
+# The book-scale measurements behind the rules, on every trained seed of the zoo. Expensive results go
+# through `seelike.cache` inside the measures (structure.model_cka, attention distances).
+
+CKA_IMAGES, DISTANCE_IMAGES, CKA_BATCH = 5_000, 2_000, 256
+FRACTIONS = {"vit-data3": 0.03, "vit-data10": 0.10, "vit-data30": 0.30, "vit": 1.0}
+
+
+def zoo_seeds(name: str, legacy: bool) -> list[int | None]:
+    """The seeds of `name` to measure: every trained seed, or [None] for the legacy single-seed zoo."""
+    from . import zoo
+
+    if legacy:
+        return [None] if name in zoo.read_manifest(legacy=True)["models"] else []
+    return list(zoo.trained(name))
+
+
+def _load(name: str, seed: int | None):
+    from . import zoo
+
+    return zoo.load(name, seed=seed)
+
+
+def _init(name: str, seed: int | None):
+    from . import zoo
+
+    return (zoo.build_legacy(name) if seed is None else zoo.build(name, seed)).eval()
+
+
+def measure_c1(vit_seeds, resnet_seeds, images) -> ClaimRecord:
+    from .structure import mean_off_diagonal, model_cka
+
+    def uniformity(model):
+        return mean_off_diagonal(model_cka(model, None, images, batch_size=CKA_BATCH)[0])
+
+    within, between, u_resnet = [], [], []
+    for seed in resnet_seeds:
+        matrix, names, _ = model_cka(_load("resnet", seed), None, images, batch_size=CKA_BATCH)
+        w, b = stage_contrast(matrix, names)
+        within.append(w), between.append(b), u_resnet.append(mean_off_diagonal(matrix))
+    return judge_c1([uniformity(_load("vit", s)) for s in vit_seeds], u_resnet, within, between,
+                    [uniformity(_init("vit", s)) for s in vit_seeds],
+                    [uniformity(_init("resnet", s)) for s in resnet_seeds])  # fmt: skip
+
+
+def measure_c2(vit_seeds, resnet_seeds, images) -> ClaimRecord:
+    from .structure import model_cka
+
+    shares = []
+    for vit_seed, resnet_seed in itertools.product(vit_seeds, resnet_seeds):
+        vit, resnet = _load("vit", vit_seed), _load("resnet", resnet_seed)
+        shares.append(best_match_shares(model_cka(vit, resnet, images, batch_size=CKA_BATCH)[0]))
+    return judge_c2(*([s[k] for s in shares] for k in ("lower_half_in_lowest_quarter", "upper_half_in_middle",
+                    "top_third_max_cka", "lower_two_thirds_max_cka", "mean_margin")))  # fmt: skip
+
+
+def _head_distances(model, images) -> tuple[torch.Tensor, float]:
+    from . import attention
+
+    patch, grid, _ = attention.model_patch_geometry(model)
+    distances = attention.dataset_mean_attention_distance(model, images, patch)
+    return distances, attention.uniform_attention_distance(grid, patch)
+
+
+def measure_c3(vit_seeds, images) -> ClaimRecord:
+    counts = [head_counts(*_head_distances(_load("vit", s), images)) for s in vit_seeds]
+    return judge_c3(*([c[k] for c in counts] for k in ("local_low", "global_low", "local_top")))
+
+
+def measure_c4(seeds_of: dict[str, list], images) -> ClaimRecord:
+    local = {FRACTIONS[name]: [head_counts(*_head_distances(_load(name, s), images))["local_low"]
+                               for s in seeds] for name, seeds in seeds_of.items()}  # fmt: skip
+    return judge_c4(local)
+
+
+def measure_c13(mixer_seeds, images) -> ClaimRecord:
+    from .structure import model_cka
+
+    matrices = [model_cka(_load("mixer", s), None, images, batch_size=CKA_BATCH)[0] for s in mixer_seeds]
+    return judge_c13([best_two_group_split(m) for m in matrices])
+
+
+# claim → (figure, chapter that measures it)
+CLAIMS = {
+    "C1": ("Fig 1", "05_structure"), "C2": ("Fig 2", "05_structure"), "C3": ("Fig 3", "06_local_global"),
+    "C4": ("Fig 4", "06_local_global"), "C5": ("Fig 5", "06_local_global"),
+    "C6": ("Fig 6", "06_local_global"),
+    "C7": ("Fig 7", "07_spatial"), "C8": ("Fig 8", "07_spatial"), "C9": ("Figs 9, 10", "07_spatial"),
+    "C10": ("Fig 11", "07_spatial"), "C11": ("Fig 12", "08_data_scale"), "C12": ("Fig 13", "08_data_scale"),
+    "C13": ("Mixer appendix", "05_structure"), "C14": ("fine-tuning appendix", "08_data_scale"),
+}  # fmt: skip
+
+
+def evaluate(scale: str = "book", *, legacy: bool | None = None, progress: bool = True) -> list[ClaimRecord]:
+    """Every claim of claims.md, measured and judged.
+
+    Args:
+        scale: "book" (the zoo, offline) or "paper" (timm's public weights; not run offline: every claim is
+            `not attempted` with the reason).
+        legacy: measure the legacy single-seed zoo; default: the seeded zoo once `vit` and `resnet` have
+            trained seeds, else the legacy one.
+        progress: a progress bar over claims.
+    Returns:
+        one `ClaimRecord` per claim, in order C1..C14.
+    """
+    from tqdm.auto import tqdm
+
+    from . import data, zoo
+
+    if scale == "paper":
+        reason = "paper scale runs online on a GPU (`seelike reproduce --scale paper`); not run here"
+        return [not_attempted(c, CLAIMS[c][0], "", reason) for c in CLAIMS]
+    if scale != "book":
+        raise ValueError(f"scale must be 'book' or 'paper', got {scale!r}")
+    if legacy is None:
+        legacy = not (zoo.trained("vit") and zoo.trained("resnet"))
+    images = data.fashion_mnist("test")[0]
+    seeds = {name: zoo_seeds(name, legacy) for name in zoo.names() if name in FRACTIONS or name in
+             ("resnet", "mixer")}  # fmt: skip
+    if legacy:
+        seeds |= {name: zoo_seeds(name, True) for name in FRACTIONS}
+    steps = {
+        "C1": lambda: measure_c1(seeds["vit"], seeds["resnet"], images[:CKA_IMAGES]),
+        "C2": lambda: measure_c2(seeds["vit"], seeds["resnet"], images[:CKA_IMAGES]),
+        "C3": lambda: measure_c3(seeds["vit"], images[:DISTANCE_IMAGES]),
+        "C4": lambda: measure_c4({n: seeds[n] for n in FRACTIONS if seeds.get(n)}, images[:DISTANCE_IMAGES]),
+        "C13": lambda: measure_c13(seeds["mixer"], images[:CKA_IMAGES]),
+    }
+    records = {}
+    for claim in tqdm(CLAIMS, desc="claims", disable=not progress):
+        if claim in steps:
+            records[claim] = steps[claim]()
+        else:
+            reason = f"measured in book/{CLAIMS[claim][1]}; not yet judged by seelike.claims"
+            records[claim] = not_attempted(claim, CLAIMS[claim][0], "", reason)
+    return list(records.values())
+
+
+def markdown_table(records: Sequence[ClaimRecord]) -> str:
+    """The conclusion's verdict table: one row per claim with its metric, mean ± sd, baselines, verdict."""
+    rows = [
+        "| claim | figure | metric | per-seed mean ± sd | baselines | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        values = "; ".join(f"{k} {m:.3f}" + ("" if np.isnan(sd) else f" ± {sd:.3f}")
+                           for k, (m, sd) in ((k, mean_sd(v)) for k, v in r.per_seed.items()))  # fmt: skip
+        baselines = "; ".join(f"{k} {v:.3f}" for k, v in r.baselines.items()) or "—"
+        rows.append(f"| {r.claim} | {r.figure} | {r.metric} | {values or '—'} | {baselines} | {r.verdict} |")
+    return "\n".join(rows)
