@@ -24,14 +24,27 @@
 # filters and the position embeddings.
 
 # %%
-# Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
+# Colab / fresh machines: install the book's package when it is missing. Upgrades nothing Colab already has;
+# SEELIKE_REPO (a git URL or a local clone) installs from another copy of the book.
 try:
     import seelike
 except ImportError:
-    import subprocess, sys
-    subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/seelike/seelike", "/content/seelike"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/seelike"], check=True)
-    sys.path.insert(0, "/content/seelike/src")
+    import importlib.metadata, os, subprocess, sys
+
+    def install(repo, clone):
+        source = repo if os.path.isdir(repo) else clone
+        steps = [] if os.path.isdir(source) else [["git", "clone", "-q", "--depth", "1", repo, source]]
+        for step in steps + [[sys.executable, "-m", "pip", "install", "-q", "-e", source]]:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode:
+                hint = f"Instead: clone {repo}, pip install -e the clone, restart, or set SEELIKE_REPO to it."
+                raise RuntimeError(f"{' '.join(step)} failed:\n{done.stderr[-2000:]}\n{hint}") from None
+        sys.path.insert(0, os.path.join(source, "src"))  # this kernel does not see the new install
+        names = [name for name in ("numpy", "torch", "matplotlib", "ipywidgets") if name in sys.modules]
+        if changed := [n for n in names if importlib.metadata.version(n) != sys.modules[n].__version__]:
+            print(f"pip changed {', '.join(changed)}, already loaded: restart the runtime, then run again.")
+
+    install(os.environ.get("SEELIKE_REPO", "https://github.com/seelike/seelike"), os.path.abspath("seelike"))
     import seelike
 
 # %%
@@ -74,8 +87,10 @@ print("patches (flattened)", tuple(flat.shape))
 print("projection matrix  ", tuple(filters.reshape(filters.shape[0], -1).T.shape), "(the conv kernel", tuple(filters.shape), "reshaped)")
 print("patch tokens       ", tuple(tokens.shape))
 print("with CLS           ", (1, sequence_length, tokens.shape[2]))
-print("same tokens as timm's patch_embed:", (tokens - timm_tokens).abs().max().item() < 1e-5)
+token_error = (tokens - timm_tokens).abs().max().item()
+print("same tokens as timm's patch_embed (to 1e-5):", token_error < 1e-5)
 print("unpatchify(patchify(image)) == image:", torch.equal(patches.unpatchify(flat, 4, 28), normalised))
+assert token_error < 1e-5 and torch.equal(patches.unpatchify(flat, 4, 28), normalised)
 
 # %% [markdown]
 # The patch size sets the sequence length. Halving it quadruples the number of tokens, and because every
@@ -124,6 +139,8 @@ components, explained = patches.filter_principal_components(filters)
 print("filters:", tuple(filters.shape), "| principal components:", tuple(components.shape))
 print("variance explained by each component, largest to smallest:", [round(v, 3) for v in explained.tolist()])
 print(f"by the first 4 of 16: {explained[:4].sum().item():.2f}")
+assert abs(explained.sum().item() - 1) < 1e-9 and (explained.diff() <= 0).all(), "fractions, largest first"
+assert explained[:4].sum() < 0.5, "the zoo ViT spreads its filters over most of the 16 directions"
 
 # %%
 views.patch_filters_view({"zoo vit (4×4 grey)": filters}, count=32)
@@ -134,10 +151,10 @@ views.patch_filters_view({"zoo vit (4×4 grey)": filters}, count=32)
 
 # %%
 if zoo.is_online():
-    paper_vit, _ = zoo.load_timm("vit_base_patch16_224.augreg_in21k")
-    display(views.patch_filters_view({"ViT-B/16 (16×16 colour)": patches.patch_embedding_filters(paper_vit)}, count=32))
+    paper = patches.paper_scale("vit_base_patch16_224.augreg_in21k")  # filters and position embeddings
+    display(views.patch_filters_view({"ViT-B/16 (16×16 colour)": paper["filters"]}, count=32))
 else:
-    paper_vit = None
+    paper = None
     print("Offline: paper-scale ViT-B/16 filters skipped (run this chapter online, e.g. in Colab).")
 
 # %% [markdown]
@@ -167,6 +184,7 @@ embeddings = {
 similarity = patches.position_embedding_similarity(embeddings["zoo vit: fixed 2D sin-cos"])
 print("position embeddings:", tuple(embeddings["zoo vit: fixed 2D sin-cos"].shape), "-> similarity grid:", tuple(similarity.shape))
 print("each patch most similar to itself:", bool((similarity.reshape(49, 49).argmax(1) == torch.arange(49)).all()))
+assert (similarity.reshape(49, 49).argmax(1) == torch.arange(49)).all()
 print("patch (3, 3) vs (3, 4), (3, 6), (6, 6):", [round(similarity[3, 3, r, c].item(), 3) for r, c in ((3, 4), (3, 6), (6, 6))])
 
 # %%
@@ -176,9 +194,8 @@ views.position_similarity_view(embeddings, highlight=(3, 3))
 # At paper scale (online only) the learned position embeddings of ViT-B/16: a 14×14 grid of 14×14 maps.
 
 # %%
-if paper_vit is not None:
-    learned = patches.position_embeddings(paper_vit)
-    display(views.position_similarity_view({"ViT-B/16, learned": learned}, highlight=(3, 3)))
+if paper is not None:
+    display(views.position_similarity_view({"ViT-B/16, learned": paper["positions"]}, highlight=(3, 3)))
 else:
     print("Offline: paper-scale ViT-B/16 position embeddings skipped (run this chapter online, e.g. in Colab).")
 
