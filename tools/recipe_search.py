@@ -11,7 +11,8 @@ test image or a paper-claim metric). Three stages, each starting from the previo
      2-core machine for about 30 runs).
 Weight decay (0.05), label smoothing (0.1), warm-up (half an epoch) and batch size (128) are not searched.
 Every run is appended to data/zoo/recipe_log.json (and data/zoo/recipe_log.md); a run already in the log is
-not run again, so an interrupted search resumes. The chosen run's state is copied to runs/<name>-seed0/ so
+not run again, so an interrupted search resumes; a lock per run lets two searches of one model share
+the work (`--reverse` in the second). The chosen run's state is copied to runs/<name>-seed0/ so
 `python -m seelike.train <name> --seed 0` finishes it into the zoo without training it twice, once
 `zoo.py`'s recipe is set to the choice.
 """
@@ -50,9 +51,16 @@ def locked_log():
 
 def run(name: str, recipe: dict, threads: int) -> dict:
     """Train seed 0 of `name` with `recipe` replacing its spec's settings (or read the run from the log)."""
-    log = json.loads(LOG.read_text()) if LOG.is_file() else []
     spec = dataclasses.replace(zoo.spec(name), **recipe)
     tag = f"{name}-" + "-".join(f"{k}{v}" for k, v in sorted(recipe.items()))
+    RUNS.mkdir(parents=True, exist_ok=True)
+    with open(RUNS / f"{tag}.lock", "w") as claim:
+        fcntl.flock(claim, fcntl.LOCK_EX)  # a second search on the same run waits for it, then reads the log
+        return _run_locked(name, spec, recipe, tag, threads)
+
+
+def _run_locked(name: str, spec, recipe: dict, tag: str, threads: int) -> dict:
+    log = json.loads(LOG.read_text()) if LOG.is_file() else []
     for record in log:
         if record["tag"] == tag:
             return record
@@ -102,13 +110,14 @@ def write_markdown(log: list[dict]) -> None:
     LOG.with_suffix(".md").write_text("\n".join(lines))
 
 
-def search(name: str, threads: int) -> dict:
+def search(name: str, threads: int, reverse: bool = False) -> dict:
     recipe: dict = {"epochs": SHORT_EPOCHS}
     by_lr = [run(name, {**recipe, "lr": lr, "max_shift": 2}, threads) for lr in LEARNING_RATES[name]]
     recipe["lr"] = max(by_lr, key=lambda r: r["validation_accuracy"])["recipe"]["lr"]
     by_shift = [run(name, {**recipe, "max_shift": shift}, threads) for shift in (2, 0)]
     recipe["max_shift"] = max(by_shift, key=lambda r: r["validation_accuracy"])["recipe"]["max_shift"]
-    by_length = [run(name, {**recipe, "epochs": epochs}, threads) for epochs in EPOCHS]
+    lengths = EPOCHS[::-1] if reverse else EPOCHS
+    by_length = [run(name, {**recipe, "epochs": epochs}, threads) for epochs in lengths]
     best = max(r["validation_accuracy"] for r in by_length)
     chosen = min(
         (r for r in by_length if r["validation_accuracy"] >= best - TOLERANCE),
@@ -130,5 +139,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", choices=sorted(LEARNING_RATES))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--reverse",
+        action="store_true",
+        help="run the length stage longest first: a second "
+        "search started beside the first takes the runs it has not claimed",
+    )
     args = parser.parse_args()
-    search(args.name, args.threads)
+    search(args.name, args.threads, args.reverse)
