@@ -1,0 +1,946 @@
+"""The `seelike` command: the book's computations without a notebook, writing files instead of widgets.
+
+    seelike reproduce --figures 1,2 --out figures     the paper's figures as PNG (book scale: offline, CPU)
+    seelike cka vit resnet --images 256 --out cka.npz  CKA between two models: a table, the matrix, a heatmap
+    seelike zoo list                                   the trained zoo: accuracy, checkpoint present
+    seelike zoo verify                                 every checkpoint's sha256 against the manifest
+    seelike train vit --threads 1                      train zoo entries (as `python -m seelike.train`)
+
+Every figure is made by the same package calls as the chapter that shows it (and, where the chapter caches a
+result, under the same cache key, so a built book makes `reproduce` fast). Bad input ends with one line on
+stderr and exit code 2; a missing checkpoint, a checksum mismatch or no internet for paper scale with code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import json
+import os
+import shlex
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import __version__, zoo
+
+# --------------------------------------------------------------------------------------------- errors
+
+
+class CliError(Exception):
+    """A failure reported as one line on stderr; `code` 2 for bad input, 1 for everything else."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors on one line (no usage block): `seelike cka: error: ... (see --help)`."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _writable(path: Path, folder: bool = False) -> Path:
+    """`path` (a file, or a folder), after checking that it can be written: its folder is created if needed
+    and a probe file written and removed there.
+
+    Raises:
+        CliError (code 2) naming the path and the reason.
+    """
+    path = path.expanduser()
+    try:
+        directory = path if folder else path.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".seelike-probe-"):
+            pass
+    except OSError as error:
+        raise CliError(f"cannot write --out {path}: {error.strerror or error}") from None
+    if not folder and path.is_dir():
+        raise CliError(f"cannot write --out {path}: it is a folder")
+    return path
+
+
+def _device(name: str | None) -> str:
+    """The torch device to use: `name`, or cuda when available; CliError when cuda is asked for and absent."""
+    if name is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise CliError("--device cuda: CUDA is not available on this machine (torch sees no GPU)")
+    return name
+
+
+def _count(text: str) -> int:
+    """argparse type for an image count: an integer of at least 4 (the unbiased CKA estimator's minimum)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 4:
+        raise argparse.ArgumentTypeError(
+            f"need at least 4 images (the unbiased CKA estimator's minimum), got {value}"
+        )
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    """argparse type for "1,2,5" or "1 2 5"."""
+    try:
+        return [int(part) for part in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
+
+
+# --------------------------------------------------------------------------------------------- scales
+
+
+def _seeded(seed: int | None) -> dict[str, int]:
+    """Keyword arguments selecting a zoo seed: none for the default checkpoint."""
+    return {} if seed is None else {"seed": seed}
+
+
+def _load(name: str, seed: int | None, device: str) -> nn.Module:
+    """`zoo.load`, with an unknown name or seed as a one-line error."""
+    try:
+        return zoo.load(name, device=device, **_seeded(seed))
+    except KeyError as error:
+        raise CliError(str(error.args[0] if error.args else error), code=1) from None
+
+
+PAPER_MODELS = {  # the paper-scale model behind each zoo role (chapter 5's paper-scale cell)
+    "vit": "vit_base_patch16_224.augreg_in21k",
+    "resnet": "resnetv2_50x1_bit.goog_in21k",
+}
+PAPER_LABELS = {"vit": "ViT-B/16", "resnet": "ResNet50x1"}
+
+
+class Scale:
+    """The models, images and settings of one scale; each figure asks it for what it needs.
+
+    Book scale: the committed zoo on Fashion-MNIST (offline). Paper scale: timm's public ImageNet-21k models
+    on CIFAR-10 (online), block outputs and 256 images on a CPU, all layers and 1,024 images on a GPU.
+
+    Args:
+        name: "book" or "paper".
+        device: torch device for the models.
+        seed: zoo seed (book scale; None: the default checkpoint).
+        images: images per measurement instead of each figure's own default (None: as in the book).
+    """
+
+    pretrained = True  # paper scale downloads the public weights (tests build random ones)
+
+    def __init__(self, name: str, device: str, seed: int | None = None, images: int | None = None):
+        self.name, self.device, self.seed, self.override = name, device, seed, images
+        self._models: dict[str, nn.Module] = {}
+        self._data: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.family, self.default_images = ("all", 1024) if device == "cuda" else ("blocks", 256)
+        self.batch_size = 256 if name == "book" else 128
+
+    def count(self, default: int) -> int:
+        """How many images a measurement uses: the `--images` override, else the figure's default."""
+        return self.override or (default if self.name == "book" else self.default_images)
+
+    def model(self, role: str) -> nn.Module:
+        """A model in eval mode: the zoo entry `role` (book), or the paper's model in that role (paper)."""
+        if role not in self._models:
+            if self.name == "book":
+                self._models[role] = _load(role, self.seed, self.device)
+            else:
+                from . import structure
+
+                self._models[role] = structure.paper_scale_model(
+                    PAPER_MODELS[role], pretrained=self.pretrained, device=self.device
+                )
+        return self._models[role]
+
+    def untrained(self, role: str) -> nn.Module:
+        """The untrained network that the zoo entry `role` (of this seed) started from, in eval mode."""
+        if self.seed is None and hasattr(zoo, "build_legacy"):  # the single-seed zoo the chapters read
+            return zoo.build_legacy(role).eval()
+        return zoo.build(role, **_seeded(self.seed)).eval()
+
+    def entry(self, role: str) -> dict[str, Any]:
+        """The manifest record of the zoo entry `role` (of this seed)."""
+        return zoo.manifest_entry(role, **_seeded(self.seed))
+
+    def label(self, role: str) -> str:
+        """The name a figure shows for a model role."""
+        return (
+            {"vit": "ViT", "resnet": "ResNet"}.get(role, role) if self.name == "book" else PAPER_LABELS[role]
+        )
+
+    def dataset(self, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+        """(images, labels) of the scale's data set: Fashion-MNIST (book) or CIFAR-10 (paper)."""
+        if split not in self._data:
+            from . import data
+
+            self._data[split] = data.fashion_mnist(split) if self.name == "book" else data.cifar10(split)
+        return self._data[split]
+
+    def layers(self, model: nn.Module) -> list[str] | None:
+        """Layers compared by CKA: all (book; None), or the paper cell's family (paper)."""
+        if self.name == "book":
+            return None
+        from . import structure
+
+        return structure.layers_for(model, self.family)
+
+
+# --------------------------------------------------------------------------------------------- figures
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One paper figure: what it shows, the chapter it comes from and how `reproduce` draws it."""
+
+    number: int
+    title: str
+    chapter: str
+    draw: Callable[[Scale], Any]
+    paper: bool = False  # also at paper scale
+
+
+FIGURES: dict[int, FigureSpec] = {}
+
+
+def _figure(number: int, title: str, chapter: str, paper: bool = False):
+    def register(draw: Callable[[Scale], Any]) -> Callable[[Scale], Any]:
+        FIGURES[number] = FigureSpec(number, title, chapter, draw, paper)
+        return draw
+
+    return register
+
+
+def _within_model(scale: Scale, role: str, images: torch.Tensor):
+    from . import structure
+
+    model = scale.model(role)
+    return structure.model_cka(
+        model, None, images, scale.layers(model), batch_size=scale.batch_size, progress=True
+    )
+
+
+@_figure(1, "within-model CKA heatmaps of ViT and ResNet", "05_structure", paper=True)
+def figure_1(scale: Scale):
+    from . import figures, structure
+
+    images = scale.dataset()[0][: scale.count(1024)]
+    results = {scale.label(role): _within_model(scale, role, images)[:2] for role in ("vit", "resnet")}
+    subtitles = {
+        title: f"mean off-diagonal CKA {structure.mean_off_diagonal(matrix):.2f}"
+        for title, (matrix, _) in results.items()
+    }
+    return figures.within_model_heatmaps(results, subtitles)
+
+
+@_figure(2, "CKA between ViT and ResNet layers, best-match path", "05_structure", paper=True)
+def figure_2(scale: Scale):
+    from . import figures, structure
+
+    images = scale.dataset()[0][: scale.count(1024)]
+    vit, resnet = scale.model("vit"), scale.model("resnet")
+    matrix, names_vit, names_resnet = structure.model_cka(
+        vit,
+        resnet,
+        images,
+        scale.layers(vit),
+        scale.layers(resnet),
+        batch_size=scale.batch_size,
+        progress=True,
+    )
+    match = structure.correspondence(matrix, names_vit, names_resnet)
+    return figures.cross_model_heatmap(
+        matrix, names_vit, names_resnet, match["best_vit_index"],
+        model_x=scale.label("vit"), model_y=scale.label("resnet"),
+        title=f"CKA between {scale.label('vit')} and {scale.label('resnet')} layers",
+    )  # fmt: skip
+
+
+def _chapter6_images(scale: Scale) -> torch.Tensor:
+    from . import data
+
+    images, labels = scale.dataset()
+    return images[data.nested_subset(labels, 0.05, seed=0)][: scale.count(500)]  # 50 per class
+
+
+def _distances(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    from . import attention
+    from .cache import cached
+
+    patch_size = attention.model_patch_geometry(model)[0]
+    return cached(  # chapter 6's key
+        ("chapter 6 distances", model, images),
+        lambda: attention.dataset_mean_attention_distance(model, images, patch_size, method="qk"),
+    )
+
+
+def _uniform(model: nn.Module) -> float:
+    from . import attention
+
+    patch_size, grid_size, _ = attention.model_patch_geometry(model)
+    return attention.uniform_attention_distance(grid_size, patch_size)
+
+
+@_figure(3, "mean attention distance of every head", "06_local_global")
+def figure_3(scale: Scale):
+    from . import figures
+
+    vit = scale.model("vit")
+    distances = _distances(vit, _chapter6_images(scale))
+    return figures.mean_distance_by_head(distances, _uniform(vit), title="vit: mean attention distance")
+
+
+@_figure(4, "mean attention distance by training-set size", "06_local_global")
+def figure_4(scale: Scale):
+    from . import attention, figures
+
+    images = _chapter6_images(scale)
+    panels = {"3% of the data": "vit-data3", "10%": "vit-data10", "30%": "vit-data30", "100%": "vit"}
+    values = {title: _distances(scale.model(name), images) for title, name in panels.items()}
+    patch_size, grid_size, _ = attention.model_patch_geometry(scale.model("vit"))
+    counts = {
+        title: int(attention.local_head_mask(v, grid_size, patch_size, fraction=0.6, blocks=(0, 1)).sum())
+        for title, v in values.items()
+    }
+    title = "mean attention distance by training-set size"
+    return figures.mean_distance_by_data(values, _uniform(scale.model("vit")), None, counts, 0.6, title=title)
+
+
+@_figure(5, "CKA of head subsets with early ResNet layers", "06_local_global")
+def figure_5(scale: Scale):
+    from . import attention, figures
+    from .cache import cached
+
+    vit, resnet, images = scale.model("vit"), scale.model("resnet"), _chapter6_images(scale)
+    distances = _distances(vit, images)
+    resnet_layers = ["act1", "layer1.0", "layer1.1", "layer2.0"]
+    subsets = attention.head_subsets(attention.sort_heads(distances)[1][0], size=2)
+    cka = cached(  # chapter 6's key
+        ("chapter 6 head-subset CKA", vit, resnet, images, subsets, resnet_layers),
+        lambda: attention.head_subset_cka(
+            vit, resnet, images, subsets, resnet_layers, block=0, batch_size=250
+        ),
+    )
+    labels = ["h" + "+".join(map(str, subset)) for subset in subsets]
+    return figures.head_subset_cka_curves(
+        attention.subset_distances(distances[0], subsets), cka, resnet_layers, labels,
+        title="block 0 heads, 2 per subset (local → global) vs ResNet",
+    )  # fmt: skip
+
+
+@_figure(6, "effective receptive fields", "06_local_global")
+def figure_6(scale: Scale):
+    from . import attention, figures, receptive_field
+    from .cache import cached
+
+    vit, resnet = scale.model("vit"), scale.model("resnet")
+    images = _chapter6_images(scale)[: min(32, scale.count(32))]
+    vit_points = receptive_field.vit_erf_points(vit)
+    points = {
+        "ResNet": (resnet, receptive_field.resnet_erf_points(resnet)),
+        "ViT": (vit, {f"block {b}": vit_points[f"blocks.{b}.attn+residual"] for b in range(len(vit.blocks))}),
+    }
+    rows = {
+        title: cached(  # chapter 6's key
+            ("chapter 6 ERF", model, images, chosen),
+            lambda model=model, chosen=chosen: receptive_field.effective_receptive_fields(
+                model, images, chosen
+            ),
+        )
+        for title, (model, chosen) in tqdm(points.items(), desc="receptive fields")
+    }
+    patch_size = attention.model_patch_geometry(vit)[0]
+    title = f"effective receptive fields (ViT attention after residual; {len(images)} images)"
+    return figures.receptive_field_grid(rows, {"ViT": patch_size}, title=title)
+
+
+@_figure(7, "skip-connection norm ratios", "07_spatial")
+def figure_7(scale: Scale):
+    from . import figures, skips
+
+    images = scale.dataset()[0][: scale.count(512)]
+    vit = skips.skip_norm_ratio(scale.model("vit"), images, progress=True)
+    resnet = skips.skip_norm_ratio(scale.model("resnet"), images, progress=True)
+    return figures.skip_norm_ratios(
+        vit.ratio, vit.sublayers, vit.num_prefix_tokens, vit.averages(), resnet.averages()["block"],
+        title="vit: skip-connection norm ratio",
+    )  # fmt: skip
+
+
+@_figure(8, "within-model CKA without one block's skip connections", "07_spatial")
+def figure_8(scale: Scale):
+    from . import activations, figures
+    from .cache import cached
+
+    images = scale.dataset()[0][: scale.count(512)]
+    # The baseline on the no-skip models' recipe: vit-short in the single-seed zoo, vit in the seeded one.
+    names = ("vit-short" if scale.seed is None else "vit", "vit-noskip-1", "vit-noskip-3", "vit-noskip-5")
+    settings = {"batch_size": 256}
+    within = {}
+    for name in names:
+        model = scale.model(name)
+        within[name] = cached(  # chapter 7's key
+            ("cka_matrix", model, None, images, settings),
+            lambda model=model: activations.cka_matrix(model, None, images, progress=True, **settings),
+        )
+    accuracies = {name: scale.entry(name)["test_accuracy"] for name in names}
+    removed = {name: int(name.rsplit("-", 1)[1]) if "noskip" in name else None for name in names}
+    matrices = {name: matrix for name, (matrix, _, _) in within.items()}
+    return figures.noskip_cka_heatmaps(matrices, within[names[0]][1], accuracies, removed)
+
+
+def _localization(scale: Scale, located: dict[str, tuple[str, str | None]]):
+    from . import figures, localization
+    from .cache import cached
+
+    images = scale.dataset()[0][: scale.count(1024)]
+    results = {}
+    for label, (name, layer) in tqdm(located.items(), desc="localization"):
+        model, settings = scale.model(name), {"layer": layer, "batch_size": 256}
+        results[label] = cached(  # chapter 7's key
+            ("token_patch_localization", model, images, settings),
+            lambda model=model, settings=settings: localization.localization(model, images, **settings),
+        )
+    maps = {label: result["map"] for label, result in results.items()}
+    return figures.localization_mosaic(
+        maps, {label: result["own_fraction"] for label, result in results.items()}
+    )
+
+
+@_figure(9, "localization: ViT tokens and ResNet positions against input patches", "07_spatial")
+def figure_9(scale: Scale):
+    return _localization(scale, {"vit": ("vit", None), "resnet": ("resnet", "layer4")})
+
+
+@_figure(10, "localization: CLS-token ViT against global-average-pooling ViT", "07_spatial")
+def figure_10(scale: Scale):
+    return _localization(scale, {"vit": ("vit", None), "vit-gap": ("vit-gap", None)})
+
+
+def _probe_split(scale: Scale, test_default: int):
+    from . import data
+
+    train_images, train_labels = scale.dataset("train")
+    test_images, test_labels = scale.dataset("test")
+    train = data.nested_subset(train_labels, 500 / len(train_labels), seed=0)  # 50 images per class
+    stop = scale.count(test_default)
+    return train, train_images[train], train_labels[train], test_images[:stop], test_labels[:stop], stop
+
+
+@_figure(11, "linear probes per block: CLS, GAP and single tokens", "07_spatial")
+def figure_11(scale: Scale):
+    from . import figures, probes
+    from .cache import cached
+
+    train, x, y, test_x, test_y, stop = _probe_split(scale, 1000)
+    results = {}
+    for name in tqdm(("vit", "vit-gap", "resnet"), desc="probes"):
+        model = scale.model(name)
+        results[name] = cached(  # chapter 7's key
+            ("probe_layers", model, train, 0, stop, {"l2": 1e-2}),
+            lambda model=model: probes.probe_layers(model, x, y, test_x, test_y, l2=1e-2),
+        )
+    return figures.probe_accuracy_curves(results)
+
+
+DATA_LABELS = {"vit-data3": "3%", "vit-data10": "10%", "vit-data30": "30%", "vit": "100%"}
+INIT_LABEL = "0% (initialisation)"
+
+
+@_figure(12, "same-layer CKA with the full-data ViT, by training-set size", "08_data_scale")
+def figure_12(scale: Scale):
+    from . import activations, figures
+    from . import scale as scales
+
+    images, vit = scale.dataset()[0][: scale.count(512)], scale.model("vit")
+    compared = {INIT_LABEL: scale.untrained("vit")} | {
+        DATA_LABELS[name]: scale.model(name) for name in ("vit-data3", "vit-data10", "vit-data30")
+    }
+    blocks = activations.layer_names(vit, "blocks")
+    curves = {
+        label: scales.select_layers(*scales.same_layer_cka(model, vit, images, progress=True), blocks)
+        for label, model in tqdm(compared.items(), desc="same-layer CKA")
+    }
+    title = "Same-layer CKA with vit: blocks layers"
+    return figures.same_layer_cka_curves(curves, reference="vit", others=(INIT_LABEL,), title=title)
+
+
+@_figure(13, "linear probes by normalised depth, by training-set size", "08_data_scale")
+def figure_13(scale: Scale):
+    from . import figures
+    from . import scale as scales
+    from .cache import cached
+
+    train, x, y, test_x, test_y, stop = _probe_split(scale, 500)
+    models = {INIT_LABEL: scale.untrained("vit")} | {
+        label: scale.model(name) for name, label in DATA_LABELS.items()
+    }
+    models["resnet"] = scale.model("resnet")
+    curves = {}
+    for label, model in tqdm(models.items(), desc="probes"):
+        result = cached(  # chapter 8's key
+            ("chapter 8 probes", model, train, 0, stop, {"l2": 1e-2}),
+            lambda model=model: scales.probe_by_depth(model, x, y, test_x, test_y, l2=1e-2),
+        )
+        curves[label] = (result["depth"], scales.readout_curve(result, "own")[0])
+    title = "Linear probes by depth: each model's own read-out (CLS, or GAP)"
+    return figures.probe_depth_curves(curves, others=(INIT_LABEL, "resnet"), title=title)
+
+
+# --------------------------------------------------------------------------------------------- reproduce
+
+
+def verdict_table(scale: str) -> tuple[list[dict[str, Any]], str] | None:
+    """The verdict on each of the paper's claims, from `seelike.claims.evaluate`: the one place `reproduce`
+    asks for it.
+
+    Args:
+        scale: "book" or "paper".
+
+    Returns:
+        (one JSON-ready dict per claim, the Markdown table), or None while `seelike.claims` has no `evaluate`.
+    """
+    from . import claims
+
+    evaluate = getattr(claims, "evaluate", None)
+    if evaluate is None:
+        return None
+    records = evaluate(scale=scale)
+    return [record.to_dict() for record in records], claims.markdown_table(records)
+
+
+def _write_verdicts(table: tuple[list[dict[str, Any]], str], scale: str, out: Path) -> list[Path]:
+    """Write a verdict table as verdicts.json and verdicts.md in `out`."""
+    rows, markdown = table
+    (out / "verdicts.json").write_text(
+        json.dumps({"scale": scale, "claims": rows}, indent=2, default=str) + "\n"
+    )
+    (out / "verdicts.md").write_text(f"# The paper's claims at {scale} scale\n\n{markdown}\n")
+    return [out / "verdicts.json", out / "verdicts.md"]
+
+
+def _figure_numbers(text: str | None, scale: str, parser: argparse.ArgumentParser) -> list[int]:
+    available = [n for n, spec in FIGURES.items() if scale == "book" or spec.paper]
+    if text is None:
+        return available
+    try:
+        numbers = _int_list(text)
+    except argparse.ArgumentTypeError as error:
+        parser.error(f"--figures: {error}")
+    unknown = [n for n in numbers if n not in FIGURES]
+    if unknown:
+        parser.error(f"unknown figure number(s) {unknown}: the paper's figures are 1-{max(FIGURES)}")
+    missing = [n for n in numbers if n not in available]
+    if missing:
+        parser.error(f"figure(s) {missing} exist at book scale only; at paper scale: {available}")
+    return list(dict.fromkeys(numbers))
+
+
+def reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`seelike reproduce`: each requested figure as PNG in --out, and a README.md saying what is there."""
+    numbers = _figure_numbers(args.figures, args.scale, parser)
+    out = _writable(Path(args.out), folder=True)
+    seeds: list[int | None] = list(args.seeds) if args.seeds else [None]
+    if args.seeds and "seed" not in inspect.signature(zoo.load).parameters:
+        raise CliError(
+            "--seeds needs a zoo with several seeds per model; this one has one (leave --seeds out)"
+        )
+    if args.seeds and args.scale == "paper":
+        raise CliError(
+            "--seeds applies to book scale only (paper-scale models have one set of public weights)"
+        )
+    device = _device(args.device or ("cpu" if args.scale == "book" else None))  # paper: cuda when present
+    if args.scale == "paper" and not zoo.is_online():
+        raise CliError(
+            "--scale paper needs internet access (timm weights and CIFAR-10), and huggingface.co does not "
+            "answer; run it online (e.g. on Colab), or use --scale book offline",
+            code=1,
+        )
+    written = []
+    jobs = [(number, seed) for seed in seeds for number in numbers]
+    scales = {seed: Scale(args.scale, device, seed, args.images) for seed in seeds}  # models load once
+    for number, seed in tqdm(jobs, desc="figures", unit="fig"):
+        spec, scale = FIGURES[number], scales[seed]
+        tqdm.write(f"Fig {number}: {spec.title} (book/{spec.chapter}.ipynb)")
+        figure = spec.draw(scale)
+        path = out / (f"fig{number:02d}.png" if seed is None else f"fig{number:02d}-seed{seed}.png")
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+        written.append(path)
+    table = None if args.no_verdicts else verdict_table(args.scale)
+    if table is not None:
+        written += _write_verdicts(table, args.scale, out)
+    note = (
+        "verdicts.json and verdicts.md hold the verdict on each of the paper's claims (seelike.claims)."
+        if table is not None
+        else "No verdict table: --no-verdicts."
+        if args.no_verdicts
+        else "The verdict table (verdicts.json, verdicts.md) is not written yet: it comes once "
+        "`seelike.claims.evaluate` exists, which judges each of the paper's claims by fixed rules."
+    )
+    _write_readme(out, args, numbers, seeds, written, note)
+    print(f"wrote {len(written)} file(s) to {out}:", ", ".join(path.name for path in written))
+    print(note)
+    return 0
+
+
+def _write_readme(out: Path, args, numbers, seeds, written: list[Path], note: str) -> None:
+    command = shlex.join(["seelike", *args.argv])
+    lines = [
+        "# seelike reproduce",
+        "",
+        f"Made by `{command}` (seelike {__version__}, torch {torch.__version__}), {args.scale} scale.",
+        "",
+        "| file | figure | chapter |",
+        "|---|---|---|",
+    ]
+    for path in written:
+        if path.name.startswith("fig"):
+            spec = FIGURES[int(path.name[3:5])]
+            lines.append(f"| {path.name} | Fig {spec.number}: {spec.title} | book/{spec.chapter}.ipynb |")
+    lines += ["", note, ""]
+    (out / "README.md").write_text("\n".join(lines))
+
+
+# --------------------------------------------------------------------------------------------- cka
+
+
+def _is_timm_name(name: str) -> bool:
+    import timm
+
+    return name.split(".")[0] in timm.list_models()
+
+
+def _cka_model(name: str, seed: int | None, device: str) -> nn.Module:
+    if name in _zoo_names():
+        return _load(name, seed, device)
+    from . import structure
+
+    return structure.paper_scale_model(name, device=device)
+
+
+def cka(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`seelike cka A B`: the CKA matrix between two models' layers, printed, saved and drawn."""
+    from . import activations, data, figures, structure
+
+    kinds = []
+    for name in (args.model_a, args.model_b):
+        if name in _zoo_names():
+            kinds.append("zoo")
+        elif _is_timm_name(name):
+            kinds.append("timm")
+        else:
+            parser.error(
+                f"unknown model {name!r}: neither a zoo entry ({', '.join(_zoo_names())}) nor a timm name"
+            )
+    if kinds[0] != kinds[1]:
+        parser.error(
+            "compare two zoo entries (Fashion-MNIST, 28x28 grey) or two timm models (colour), not one of each"
+        )
+    out = Path(args.out or f"cka_{args.model_a}_{args.model_b}.npz".replace("/", "-"))
+    if out.suffix not in (".npz", ".csv"):
+        parser.error(f"--out must end in .npz or .csv, got {out.name!r}")
+    out = _writable(out)
+    device = _device(args.device or "cpu")
+    if kinds[0] == "timm" and not zoo.is_online():
+        raise CliError(
+            "timm models need internet access for their weights, and huggingface.co does not answer", 1
+        )
+    images = (data.fashion_mnist("test") if kinds[0] == "zoo" else data.cifar10("test"))[0]
+    if args.images > len(images):
+        parser.error(f"--images {args.images}: the test set has {len(images)} images")
+    model_a = _cka_model(args.model_a, args.seed, device)
+    model_b = model_a if args.model_b == args.model_a else _cka_model(args.model_b, args.seed, device)
+    layers_a, layers_b = (
+        structure.layers_for(model_a, args.layers),
+        structure.layers_for(model_b, args.layers),
+    )
+    matrix, names_a, names_b = activations.cka_matrix(
+        model_a, None if model_b is model_a else model_b, images[: args.images], layers_a, layers_b,
+        batch_size=args.batch_size, progress=True,
+    )  # fmt: skip
+    print(format_table(matrix, names_a, names_b, args.model_a, args.model_b))
+    values = matrix.double().numpy()
+    if out.suffix == ".npz":
+        np.savez(out, matrix=values, names_a=np.array(names_a), names_b=np.array(names_b),
+                 model_a=args.model_a, model_b=args.model_b, images=args.images)  # fmt: skip
+    else:
+        rows = [",".join([f"{args.model_a} \\ {args.model_b}", *names_b])]
+        rows += [
+            ",".join([name, *(f"{v:.6f}" for v in row)]) for name, row in zip(names_a, values, strict=True)
+        ]
+        out.write_text("\n".join(rows) + "\n")
+    heatmap = out.with_suffix(".png")
+    title = f"CKA: {args.model_a} vs {args.model_b} ({args.layers}, {args.images} images)"
+    figure = figures.cka_heatmap(
+        matrix,
+        names_a,
+        names_b,
+        title=title,
+        xlabel=f"{args.model_a} layers",
+        ylabel=f"{args.model_b} layers",
+    )
+    figure.savefig(heatmap, dpi=120, bbox_inches="tight")
+    print(f"wrote {out} and {heatmap}")
+    return 0
+
+
+def format_table(matrix: torch.Tensor, names_a: Sequence[str], names_b: Sequence[str], a: str, b: str) -> str:
+    """A CKA matrix as text: one row per layer of model a, one column per layer of model b (numbered).
+
+    Args:
+        matrix: (len(names_a), len(names_b)) CKA.
+        names_a, names_b: the layer names.
+        a, b: the models' names.
+
+    Returns:
+        the table, with a legend of model b's column numbers under it.
+    """
+    width = max(len(a), *(len(name) for name in names_a))
+    header = f"{a:<{width}} " + " ".join(f"{j:>5d}" for j in range(len(names_b)))
+    lines = [f"CKA, rows: {a} layers, columns: {b} layers", header]
+    for name, row in zip(names_a, matrix.tolist(), strict=True):
+        lines.append(f"{name:<{width}} " + " ".join(f"{value:5.2f}" for value in row))
+    lines.append(f"{b} columns: " + ", ".join(f"{j} {name}" for j, name in enumerate(names_b)))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- zoo, train
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _trained() -> list[tuple[str, int | None, dict[str, Any]]]:
+    """Every checkpoint in the manifests: (name, seed, entry); seed None for a single-seed entry.
+
+    Reads both layouts, {name: entry} (a single-seed zoo, or the legacy zoo beside a seeded one) and
+    {name: {seed: entry}} (a seeded zoo).
+    """
+    manifests = [zoo.read_manifest()]
+    if "legacy" in inspect.signature(zoo.read_manifest).parameters:
+        manifests.append(zoo.read_manifest(legacy=True))
+    rows: list[tuple[str, int | None, dict[str, Any]]] = []
+    for manifest in manifests:
+        for name, value in manifest.get("models", {}).items():
+            if "sha256" in value:
+                rows.append((name, None, value))
+            else:
+                rows += [(name, int(seed), entry) for seed, entry in value.items()]
+    return rows
+
+
+def _checkpoint(name: str, seed: int | None) -> Path:
+    return zoo.checkpoint_path(name) if seed is None else zoo.checkpoint_path(name, seed)
+
+
+def _zoo_names() -> list[str]:
+    """Every zoo entry that can be named: the zoo's own, then any other trained one (legacy entries)."""
+    return list(dict.fromkeys([*zoo.names(), *(name for name, _, _ in _trained())]))
+
+
+def zoo_list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`seelike zoo list`: every trained checkpoint, its test accuracy and whether its file is here; then the
+    zoo entries without any."""
+    rows = _trained()
+    order = {name: index for index, name in enumerate(_zoo_names())}
+    seeded = "legacy" in inspect.signature(zoo.read_manifest).parameters  # single-seed entries are legacy
+    print(f"{'model':14s} {'seed':>6s} {'test acc':>9s}  checkpoint")
+    for name, seed, entry in sorted(rows, key=lambda row: (order[row[0]], -1 if row[1] is None else row[1])):
+        shown = seed if seed is not None else "legacy" if seeded else entry.get("seed", "-")
+        accuracy = f"{entry['test_accuracy']:.2%}" if "test_accuracy" in entry else "-"
+        present = "present" if _checkpoint(name, seed).is_file() else "missing"
+        print(f"{name:14s} {shown!s:>6s} {accuracy:>9s}  {present}")
+    for name in sorted(
+        set(zoo.names()) - {n for n, seed, _ in rows if seed is not None or not seeded}, key=order.get
+    ):
+        print(f"{name:14s} {'-':>6s} {'-':>9s}  no trained seed (seelike train {name})")
+    if seeded and any(seed is None for _, seed, _ in rows):
+        print("legacy: the single-seed zoo that the chapters read (data/zoo/legacy)")
+    return 0
+
+
+def zoo_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`seelike zoo verify`: the sha256 of every checkpoint in the manifest; code 1 when any differs."""
+    rows, problems = _trained(), []
+    for name, seed, entry in tqdm(rows, desc="sha256", unit="checkpoint"):
+        path, label = _checkpoint(name, seed), name if seed is None else f"{name} seed {seed}"
+        if not path.is_file():
+            problems.append(f"{label}: {path} is missing")
+        elif _sha256(path) != entry.get("sha256"):
+            problems.append(
+                f"{label}: {path} does not match the manifest's sha256 (git checkout it, or retrain)"
+            )
+    if problems:
+        print(f"{len(problems)} of {len(rows)} checkpoints failed:", *problems, sep="\n  ", file=sys.stderr)
+        return 1
+    print(f"all {len(rows)} checkpoints match their manifest's sha256")
+    return 0
+
+
+def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`seelike train NAME...`: hands the arguments to `seelike.train.main`."""
+    unknown = [name for name in args.names if name not in zoo.names()]
+    if unknown:
+        parser.error(f"unknown zoo entry {', '.join(unknown)}; known: {', '.join(zoo.names())}")
+    if not args.names and not args.all:
+        parser.error("name at least one zoo entry, or pass --all")
+    argv = list(args.names) + (["--all"] if args.all else []) + (["--force"] if args.force else [])
+    if args.seed is not None:
+        argv += ["--seed", *map(str, args.seed)]
+    if args.threads is not None:
+        argv += ["--threads", str(args.threads)]
+    from . import train as training
+
+    training.main(argv)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `seelike` argument parser, one subcommand per task."""
+    parser = _Parser(prog="seelike", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"seelike {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    figures = ", ".join(f"{n} {spec.title}" for n, spec in FIGURES.items())
+    reproduce_parser = commands.add_parser(
+        "reproduce",
+        help="write the paper's figures as PNG files",
+        description="Recompute the paper's figures as the book's chapters do and write each as figNN.png.",
+        epilog=f"Figures: {figures}. Paper scale has figures "
+        f"{', '.join(str(n) for n, s in FIGURES.items() if s.paper)}.",
+    )
+    reproduce_parser.add_argument(
+        "--figures", help="comma-separated figure numbers (default: all at this scale)"
+    )
+    reproduce_parser.add_argument(
+        "--scale", choices=("book", "paper"), default="book",
+        help="book: the committed zoo on Fashion-MNIST, offline (default); paper: timm's ImageNet-21k models "
+        "on CIFAR-10, online",
+    )  # fmt: skip
+    reproduce_parser.add_argument(
+        "--device", choices=("cpu", "cuda"), help="default: cpu (book), cuda if any (paper)"
+    )
+    reproduce_parser.add_argument(
+        "--seeds", type=_int_list, help="zoo seeds, e.g. 0,1,2: one set of figures each"
+    )
+    reproduce_parser.add_argument(
+        "--images", type=_count, help="images per measurement (default: as in the book)"
+    )
+    reproduce_parser.add_argument(
+        "--no-verdicts", action="store_true", help="figures only: skip judging the claims (seelike.claims)"
+    )
+    reproduce_parser.add_argument(
+        "--out", required=True, help="folder for the PNG files (created if missing)"
+    )
+    reproduce_parser.set_defaults(run=reproduce)
+
+    cka_parser = commands.add_parser(
+        "cka",
+        help="CKA matrix between the layers of two models",
+        description="Minibatch linear CKA between every layer of model A and every layer of model B, printed "
+        "as a table, saved as .npz or .csv (by the suffix of --out) with a heatmap PNG beside it.",
+    )
+    cka_parser.add_argument(
+        "model_a", metavar="A", help=f"a zoo entry ({', '.join(zoo.names())}) or a timm name"
+    )
+    cka_parser.add_argument("model_b", metavar="B", help="the second model (the same as A: within-model CKA)")
+    cka_parser.add_argument(
+        "--layers",
+        choices=("blocks", "all", "norms", "mlp"),
+        default="blocks",
+        help="which layers: block outputs (default), all named layers, norms or MLP hidden activations",
+    )
+    cka_parser.add_argument(
+        "--images", type=_count, default=1024, help="test images (default 1024; at least 4)"
+    )
+    cka_parser.add_argument("--batch-size", type=_count, default=256, help="CKA minibatch size (default 256)")
+    cka_parser.add_argument("--seed", type=int, help="zoo seed (default: the checkpoint the book reads)")
+    cka_parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cpu")
+    cka_parser.add_argument(
+        "--out", help="FILE.npz or FILE.csv (default cka_A_B.npz); the heatmap goes to FILE.png"
+    )
+    cka_parser.set_defaults(run=cka)
+
+    zoo_parser = commands.add_parser(
+        "zoo", help="the trained zoo", description="List or verify the trained zoo."
+    )
+    zoo_commands = zoo_parser.add_subparsers(dest="zoo_command", metavar="ACTION", required=True)
+    zoo_commands.add_parser(
+        "list", help="entries, accuracy, checkpoint present", description="Every zoo entry with its accuracy."
+    ).set_defaults(run=zoo_list)
+    zoo_commands.add_parser(
+        "verify", help="sha256 of every checkpoint against the manifest",
+        description="Check every checkpoint's sha256 against data/zoo/manifest.json; exit 1 on any mismatch.",
+    ).set_defaults(run=zoo_verify)  # fmt: skip
+
+    train_parser = commands.add_parser(
+        "train",
+        help="train zoo entries",
+        description="Train zoo entries (the same as python -m seelike.train).",
+    )
+    train_parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"zoo entries: {', '.join(zoo.names())}"
+    )
+    train_parser.add_argument("--all", action="store_true", help="every entry not yet in the manifest")
+    train_parser.add_argument("--force", action="store_true", help="retrain entries already in the manifest")
+    train_parser.add_argument("--seed", type=int, nargs="+", help="training seed(s)")
+    train_parser.add_argument("--threads", type=int, help="torch threads")
+    train_parser.set_defaults(run=train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `seelike` command.
+
+    Args:
+        argv: the arguments (default: sys.argv[1:]).
+
+    Returns:
+        the exit code: 0 on success, 2 for bad input, 1 for other failures (each reported in one line).
+    """
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    command_parser = _subparser(parser, argv)
+    try:
+        args = parser.parse_args(argv)
+        args.argv = argv
+        return args.run(args, command_parser)
+    except SystemExit as exit:  # argparse: --help (0) and bad usage (2)
+        return exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+    except (CliError, zoo.CheckpointError) as error:
+        print(f"{command_parser.prog}: error: {error}", file=sys.stderr)
+        return getattr(error, "code", 1)
+
+
+def _subparser(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser of the subcommand named in `argv` (for its error messages)."""
+    if parser._subparsers is None:  # argparse keeps its subparsers here
+        return parser
+    for action in parser._subparsers._group_actions:
+        for word in argv:
+            if word in action.choices:
+                return _subparser(action.choices[word], argv[argv.index(word) + 1 :])
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
