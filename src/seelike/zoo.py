@@ -102,7 +102,7 @@ MIXER_ARCH = dict(
 )
 VIT_RECIPE = dict(epochs=8, lr=1e-3, weight_decay=0.05, warmup_epochs=0.5, label_smoothing=0.1, max_shift=2)
 RESNET_RECIPE = dict(
-    epochs=8, lr=3e-3, weight_decay=0.05, warmup_epochs=0.5, label_smoothing=0.1, max_shift=2
+    epochs=6, lr=1e-2, weight_decay=0.05, warmup_epochs=0.5, label_smoothing=0.1, max_shift=0
 )
 
 FIRST_FIVE, LAST_FIVE = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
