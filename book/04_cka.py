@@ -29,14 +29,27 @@
 # relies on the engine in `seelike.cka` that this chapter takes apart.
 
 # %%
-# Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
+# Colab / fresh machines: install the book's package when it is missing. Upgrades nothing Colab already has;
+# SEELIKE_REPO (a git URL or a local clone) installs from another copy of the book.
 try:
     import seelike
 except ImportError:
-    import subprocess, sys
-    subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/seelike/seelike", "/content/seelike"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/seelike"], check=True)
-    sys.path.insert(0, "/content/seelike/src")
+    import importlib.metadata, os, subprocess, sys
+
+    def install(repo, clone):
+        source = repo if os.path.isdir(repo) else clone
+        steps = [] if os.path.isdir(source) else [["git", "clone", "-q", "--depth", "1", repo, source]]
+        for step in steps + [[sys.executable, "-m", "pip", "install", "-q", "-e", source]]:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode:
+                hint = f"Instead: clone {repo}, pip install -e the clone, restart, or set SEELIKE_REPO to it."
+                raise RuntimeError(f"{' '.join(step)} failed:\n{done.stderr[-2000:]}\n{hint}") from None
+        sys.path.insert(0, os.path.join(source, "src"))  # this kernel does not see the new install
+        names = [name for name in ("numpy", "torch", "matplotlib", "ipywidgets") if name in sys.modules]
+        if changed := [n for n in names if importlib.metadata.version(n) != sys.modules[n].__version__]:
+            print(f"pip changed {', '.join(changed)}, already loaded: restart the runtime, then run again.")
+
+    install(os.environ.get("SEELIKE_REPO", "https://github.com/seelike/seelike"), os.path.abspath("seelike"))
     import seelike
 
 # %%
@@ -122,6 +135,7 @@ reference = cka.linear_cka(x, y, unbiased=False)
 print(f"CKA(ViT blocks.1, ResNet layer2.1) on 60 images: {reference:.3f}")
 print("feature-space form agrees with seelike.cka to 1e-12:", abs(cka_feature_space(x, y).item() - reference) < 1e-12)
 print("Gram-space form agrees with seelike.cka to 1e-12:  ", abs(cka_gram_space(x, y).item() - reference) < 1e-12)
+assert max(abs(form(x, y).item() - reference) for form in (cka_feature_space, cka_gram_space)) < 1e-12
 
 # %% [markdown]
 # The feature-space form costs $O(n\,p\,q)$ and needs both layers at once; the Gram-space form costs
@@ -149,6 +163,8 @@ invariant = ("orthogonal rotation", "isotropic scaling ×0.001", "translation +3
 for name, value in after.items():
     print(f"{name:26s} CKA = {value:.3f}")
 print("largest invariance error |1 - CKA| below 1e-12:", max(abs(1 - after[name]) for name in invariant) < 1e-12)
+assert max(abs(1 - after[name]) for name in invariant) < 1e-12, "invariant to rotation, scaling, translation"
+assert max(after[name] for name in after if name not in invariant) < 0.95, "not to other linear maps"
 
 # %% [markdown]
 # On the right of the figure, $A = U \operatorname{diag}(s) V^\top$ has singular values $s$ spread
@@ -192,6 +208,9 @@ views.invariance_view()
 bias = cka_demos.independent_cka_vs_n([8, 64, 1024], features=512, repeats=4, cache=True)
 for column, n in enumerate(bias["n"].int().tolist()):
     print(f"n = {n:4d}: biased CKA {bias['biased'][:, column].mean():.2f}, unbiased CKA {bias['unbiased'][:, column].mean():+.2f}")
+biased, unbiased = bias["biased"].mean(0), bias["unbiased"].mean(0)
+assert (biased.diff() < 0).all() and biased[0] > 0.9, "the biased estimator sees similarity in independent noise"
+assert unbiased[1:].abs().max() < 0.05, "the unbiased one is near 0 from n = 64 on"
 
 # %%
 views.hsic_bias_view()
@@ -230,6 +249,9 @@ effect = cka_demos.minibatch_size_effect(vit_block, resnet_unit, minibatch_sizes
 print(f"all 1024 images at once (unbiased): {effect['full_unbiased']:.3f}")
 for size, summed, biased in zip(minibatch_sizes, effect["minibatch"], effect["mean_biased"], strict=True):
     print(f"minibatch {size:4d}: summed-HSIC CKA {summed:.3f} | mean of biased per-batch CKA {biased:.3f}")
+drift = {"summed": (effect["minibatch"] - effect["full_unbiased"]).abs(), "biased": (effect["mean_biased"] - effect["full_unbiased"]).abs()}
+assert drift["summed"].max() < 0.01, "summing HSIC over minibatches recovers the full-batch value"
+assert (drift["biased"] > drift["summed"]).all(), "averaging per-batch CKA does not"
 
 # %%
 views.minibatch_view(vit_block, resnet_unit, minibatch_sizes, title="ViT blocks.1 vs ResNet layer2.0")
@@ -259,16 +281,18 @@ views.minibatch_view(vit_block, resnet_unit, minibatch_sizes, title="ViT blocks.
 # compared with how much they vary, and at +100 the float32 CKA is close to 0 instead of 0.91.
 
 # %% tags=["nbval-check-output"]
-checks = {}
+checks, engine_errors_all_small = {}, True
 for scale in (1.0, 0.1, 0.01):
     failure = cka_demos.offset_failure(vit_block[:256], resnet_unit[:256], [0.0, 30.0, 100.0], scale=scale)
     checks[scale] = abs(failure["naive_float32"] - failure["reference"])
     engine_error = abs(failure["minibatch_cka"] - failure["reference_unbiased"]).max().item()
     print(f"activations x {scale:<4g}: seelike engine within 1e-6 of float64 at offsets 0, 30, 100: {engine_error < 1e-6}")
+    engine_errors_all_small &= engine_error < 1e-6
 print(f"float64 reference CKA: {failure['reference'][0]:.3f}")
 print("textbook float32, activations x 1 + 30:    error below 0.01:", bool(checks[1.0][1] < 0.01))
 print("textbook float32, activations x 0.01 + 30: error above 0.1: ", bool(checks[0.01][1] > 0.1))
 print("textbook float32, activations x 0.1 + 100: error above 0.1: ", bool(checks[0.1][2] > 0.1))
+assert engine_errors_all_small and checks[1.0][1] < 0.01 and checks[0.01][1] > 0.1 and checks[0.1][2] > 0.1
 
 # %%
 views.float32_view(vit_block, resnet_unit, scale=0.1)
