@@ -175,11 +175,82 @@ def test_record_serialises_and_summarises():
 def test_evaluate_runs_every_claim_on_the_legacy_zoo(monkeypatch):
     monkeypatch.setattr(claims, "CKA_IMAGES", 24)
     monkeypatch.setattr(claims, "DISTANCE_IMAGES", 8)
+    monkeypatch.setattr(claims, "ERF_IMAGES", 4)
+    monkeypatch.setattr(claims, "SKIP_IMAGES", 16)
+    monkeypatch.setattr(claims, "PROBE_IMAGES", 40)
+    monkeypatch.setattr(claims, "PROBE_CHUNK", 24)  # two chunks, the second smaller
+    monkeypatch.setattr(claims, "PROBE_SHOTS", 2)
     records = claims.evaluate(legacy=True, progress=False)
     assert [r.claim for r in records] == [f"C{i}" for i in range(1, 15)]
     assert {r.verdict for r in records} <= {REPRODUCED, PARTLY, NOT, claims.NOT_ATTEMPTED}
+    by_claim = {r.claim: r for r in records}
+    for claim in [f"C{i}" for i in range(5, 13)]:
+        assert by_claim[claim].verdict != claims.NOT_ATTEMPTED, (claim, by_claim[claim].notes)
+        assert by_claim[claim].per_seed and all(len(v) == 1 for v in by_claim[claim].per_seed.values())
+    assert "fine-tuning pair" in by_claim["C14"].notes[0]
+    assert any("ceiling" in note for note in by_claim["C11"].notes)
+    assert "vit-short" in by_claim["C8"].notes[0]
     table = claims.markdown_table(records)
     assert table.count("\n") == 15 and "| C13 | Mixer appendix |" in table
     assert all(r.verdict == claims.NOT_ATTEMPTED for r in claims.evaluate("paper", progress=False))
     with pytest.raises(ValueError, match="scale"):
         claims.evaluate("huge")
+
+
+def test_halves_thirds_and_depth_readings():
+    lower, upper = claims.halves(6)
+    assert lower.tolist() == [True] * 3 + [False] * 3 and upper.tolist() == [False] * 3 + [True] * 3
+    lower, upper = claims.halves(5)  # the middle block belongs to neither half
+    assert lower.tolist() == [True, True, False, False, False] and upper.tolist()[2:] == [False, True, True]
+    assert claims.third_means([1.0, 3.0, 9.0, 9.0, 5.0, 7.0]) == pytest.approx((2.0, 6.0))
+    assert claims.value_at_depth([0.1, 0.2, 0.4, 0.6, 0.7, 0.9], 0.5) == pytest.approx(0.5)  # blocks 2-3
+    assert claims.value_at_depth([0.0, 1.0, 4.0], 0.5) == pytest.approx(1.0)  # an odd count hits a block
+    assert claims.value_at_depth([2.0, 4.0], 1.0) == pytest.approx(4.0)
+    with pytest.raises(ValueError):
+        claims.value_at_depth([1.0], 0.5)
+
+
+def test_head_subset_rho_reads_the_best_layer_of_each_subset():
+    cka = torch.tensor([[0.9, 0.2], [0.1, 0.7], [0.5, 0.3]])  # best per subset: 0.9, 0.7, 0.5
+    assert claims.head_subset_rho([8.0, 10.0, 14.0], cka) == pytest.approx(-1.0)
+    assert claims.head_subset_rho([14.0, 10.0, 8.0], cka) == pytest.approx(1.0)
+    assert claims.judge_c5([claims.head_subset_rho([8.0, 10.0, 14.0], cka)] * 2).verdict == REPRODUCED
+
+
+def test_skip_ratio_summary_of_known_ratios():
+    blocks = 4
+    vit = {
+        "attention": torch.tensor([4.0, 5.0, 6.0, 7.0], dtype=torch.float64),
+        "mlp": torch.tensor([8.0, 9.0, 10.0, 11.0], dtype=torch.float64),
+        "attention-cls": torch.tensor([6.0, 7.0, 4.0, 5.0], dtype=torch.float64),  # +2, +2, -2, -2
+        "mlp-cls": torch.tensor([9.0, 10.0, 9.0, 10.0], dtype=torch.float64),  # +1, +1, -1, -1
+    }
+    summary = claims.skip_ratio_summary(vit)
+    assert summary["median"] == pytest.approx(7.5)  # median of 4..11
+    assert summary["cls_minus_spatial_lower"] == pytest.approx(1.5)
+    assert summary["cls_minus_spatial_upper"] == pytest.approx(-1.5)
+    resnet = claims.skip_ratio_summary({"block": torch.arange(1.0, blocks + 2, dtype=torch.float64)})
+    assert resnet == {"median": pytest.approx(3.0)}
+    record = claims.judge_c7([summary["median"]] * 2, [3.0, 3.1], [1.5, 1.6], [-1.5, -1.4])
+    assert record.verdict == REPRODUCED
+
+
+def test_block_pair_cka_and_few_shot_indices():
+    names = ["stem", "blocks.0.attn", "blocks.0", "blocks.1.attn", "blocks.1", "blocks.2", "norm"]
+    matrix = torch.arange(49.0).reshape(7, 7)
+    assert claims.block_pair_cka(matrix, names, 1) == float(matrix[2, 4])
+    assert claims.block_pair_cka(matrix, names, 2) == float(matrix[4, 5])
+    with pytest.raises(ValueError, match="stem"):
+        claims.block_pair_cka(matrix, names, 0)
+    labels = torch.tensor([2, 0, 1, 0, 2, 1, 0, 1, 2, 2])
+    assert claims.few_shot_indices(labels, 2).tolist() == [0, 1, 2, 3, 4, 5]
+    assert claims.few_shot_indices(labels, 3).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8]
+    with pytest.raises(ValueError, match="fewer"):
+        claims.few_shot_indices(labels, 4)
+
+
+def test_judges_print_the_baselines_they_are_given():
+    record = claims.judge_c9([0.9, 0.95], [0.3, 0.35], [0.5, 0.55], {"vit at init": 1.0})
+    assert record.baselines == {"vit at init": 1.0} and "vit at init 1.000" in claims.markdown_table([record])
+    assert claims.judge_c12({0.03: [0.6, 0.61], 1.0: [0.7, 0.71]}, {"init": 0.5}).baselines == {"init": 0.5}
+    assert claims.judge_c14([0.9, 0.91], [0.5, 0.52], {"seed-to-seed": 0.8}).verdict == REPRODUCED

@@ -302,6 +302,80 @@ def best_two_group_split(matrix: torch.Tensor) -> float:
     return (int(np.argmax(scores)) + 2) / (n - 1)
 
 
+def halves(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks of the lower (depth < 1/2) and the upper (depth > 1/2) half of `count` blocks, by
+    relative depth i / (L − 1); with an odd count the middle block belongs to neither."""
+    if count < 2:
+        raise ValueError("halves need at least two blocks")
+    depth = np.arange(count) / (count - 1)
+    return depth < 0.5, depth > 0.5
+
+
+def third_means(values: Sequence[float]) -> tuple[float, float]:
+    """Mean of a per-block curve over the lowest and over the top third of blocks (see `thirds`)."""
+    values = np.asarray(values, dtype=np.float64)
+    low, top = thirds(values.size)
+    return float(values[low].mean()), float(values[top].mean())
+
+
+def value_at_depth(values: Sequence[float], depth: float = 0.5) -> float:
+    """A per-layer curve read at a relative depth i / (L − 1), linearly interpolated between the two layers
+    around it (C12: with 6 blocks, depth 0.5 lies halfway between blocks 2 and 3)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size < 2 or not 0 <= depth <= 1:
+        raise ValueError("need a curve of at least two layers and a depth in [0, 1]")
+    return float(np.interp(depth, np.arange(values.size) / (values.size - 1), values))
+
+
+def head_subset_rho(subset_distance: Sequence[float], subset_cka: torch.Tensor) -> float:
+    """C5: Spearman ρ between each head subset's mean attention distance and its highest CKA with any of the
+    compared layers (rows of `subset_cka`: subsets; columns: the other model's layers)."""
+    best = torch.as_tensor(subset_cka, dtype=torch.float64).max(dim=1).values
+    return spearman([float(d) for d in subset_distance], best.tolist())
+
+
+def skip_ratio_summary(averages: dict[str, torch.Tensor]) -> dict[str, float]:
+    """C7's reading of `skips.SkipNormStats.averages()` (per-block ratios ‖z‖ / ‖f(z)‖).
+
+    Returns:
+        "median": the median over blocks (and sublayers) of the spatial-token ratios (ResNet: of its blocks);
+        with a CLS token also "cls_minus_spatial_lower" / "..._upper": the mean over the lower (upper) half of
+        blocks and both sublayers of R(CLS) − R(spatial).
+    """
+    spatial = [k for k in averages if not k.endswith("-cls")]
+    if not spatial:
+        raise ValueError("no per-block ratios")
+    result = {"median": float(np.median(torch.stack([averages[k] for k in spatial]).double().numpy()))}
+    if all(f"{k}-cls" in averages for k in spatial):
+        difference = torch.stack([averages[f"{k}-cls"] - averages[k] for k in spatial]).double().numpy()
+        lower, upper = halves(difference.shape[1])
+        result["cls_minus_spatial_lower"] = float(difference[:, lower].mean())
+        result["cls_minus_spatial_upper"] = float(difference[:, upper].mean())
+    return result
+
+
+def block_pair_cka(matrix: torch.Tensor, names: Sequence[str], block: int) -> float:
+    """C8: the CKA between block `block`'s input (the output of block − 1) and its output, read off a
+    within-model CKA matrix whose layers are `names` (block outputs named "blocks.i")."""
+    names = list(names)
+    if block < 1:
+        raise ValueError("block 0's input is the stem, not a block output")
+    return float(matrix[names.index(f"blocks.{block - 1}"), names.index(f"blocks.{block}")])
+
+
+def few_shot_indices(labels: torch.Tensor, shots: int) -> torch.Tensor:
+    """The first `shots` indices of every class, in data order (a deterministic few-shot training set),
+    sorted; raises if a class has fewer."""
+    labels = torch.as_tensor(labels)
+    chosen = []
+    for cls in torch.unique(labels):
+        members = torch.nonzero(labels == cls).flatten()
+        if len(members) < shots:
+            raise ValueError(f"class {int(cls)} has {len(members)} examples, fewer than {shots}")
+        chosen.append(members[:shots])
+    return torch.sort(torch.cat(chosen)).values
+
+
 # --------------------------------------------------------------------------------------------- the rules
 # Each judge takes per-seed (or per-seed-pair) values already measured; lists are indexed by seed.
 
@@ -542,7 +616,10 @@ def judge_c7(
 
 
 def judge_c8(
-    cka_drop: dict[str, Sequence[float]], accuracy_cost: dict[str, Sequence[float]], middle: str
+    cka_drop: dict[str, Sequence[float]],
+    accuracy_cost: dict[str, Sequence[float]],
+    middle: str,
+    baselines: dict[str, float] | None = None,
 ) -> ClaimRecord:
     """C8 (Fig 8): no-skip models, one per removed block (e.g. "early", "middle", "late").
 
@@ -551,6 +628,7 @@ def judge_c8(
             same in the no-skip model.
         accuracy_cost: per model, per seed: accuracy of `vit` minus the no-skip model's, in points.
         middle: which key is the middle block.
+        baselines: printed beside the values (e.g. the intact model's CKA across each block).
     (a) CKA falls by > 0.1 (every model); (b) the middle block's cost > 1 point and larger than the others'.
     """
     drops = [compare("a", f"{name}: CKA drop > 0.1", values, 0.1) for name, values in cka_drop.items()]
@@ -578,12 +656,18 @@ def judge_c8(
     per_seed = {f"CKA drop, {k}": v for k, v in cka_drop.items()} | {
         f"accuracy cost, {k}": v for k, v in accuracy_cost.items()
     }
-    return _record("C8", "Fig 8", "CKA across the removed block and accuracy cost", per_seed, {}, [a, b])
+    metric = "CKA across the removed block and accuracy cost"
+    return _record("C8", "Fig 8", metric, per_seed, dict(baselines or {}), [a, b])
 
 
-def judge_c9(vit: Sequence[float], resnet: Sequence[float], vit_gap: Sequence[float]) -> ClaimRecord:
+def judge_c9(
+    vit: Sequence[float],
+    resnet: Sequence[float],
+    vit_gap: Sequence[float],
+    baselines: dict[str, float] | None = None,
+) -> ClaimRecord:
     """C9 (Figs 9, 10): share of interior positions whose token↔patch CKA map peaks at their own patch.
-    (a) vit ≥ 0.8; (b) resnet < vit; (c) vit-gap < vit."""
+    (a) vit ≥ 0.8; (b) resnet < vit; (c) vit-gap < vit. `baselines` (e.g. at initialisation) are printed."""
     a = compare("a", "vit ≥ 0.8", vit, 0.8, at_least=True, main=True)
     b = compare("b", "resnet < vit", vit, resnet)
     c = compare("c", "vit-gap < vit", vit, vit_gap)
@@ -592,7 +676,7 @@ def judge_c9(vit: Sequence[float], resnet: Sequence[float], vit_gap: Sequence[fl
         "Figs 9, 10",
         "own-position localisation share",
         {"vit": vit, "resnet": resnet, "vit-gap": vit_gap},
-        {},
+        dict(baselines or {}),
         [a, b, c],
     )
 
@@ -648,9 +732,12 @@ def judge_c11(
     )
 
 
-def judge_c12(probe_at_half_depth: dict[float, Sequence[float]]) -> ClaimRecord:
+def judge_c12(
+    probe_at_half_depth: dict[float, Sequence[float]], baselines: dict[str, float] | None = None
+) -> ClaimRecord:
     """C12 (Fig 13): linear-probe accuracy at relative depth 0.5, per seed, for data fractions f.
-    (a) 100% > 3% robustly; (b) non-decreasing in f (means)."""
+    (a) 100% > 3% robustly; (b) non-decreasing in f (means). `baselines` (e.g. at initialisation) are
+    printed."""
     fractions = sorted(probe_at_half_depth)
     a = compare(
         "a",
@@ -673,7 +760,7 @@ def judge_c12(probe_at_half_depth: dict[float, Sequence[float]]) -> ClaimRecord:
         "Fig 13",
         "linear-probe accuracy at relative depth 0.5",
         {f"{f:.0%}": probe_at_half_depth[f] for f in fractions},
-        {},
+        dict(baselines or {}),
         [a, b],
     )
 
@@ -696,16 +783,19 @@ def judge_c13(split_depth: Sequence[float]) -> ClaimRecord:
     )
 
 
-def judge_c14(lowest_third: Sequence[float], top_third: Sequence[float]) -> ClaimRecord:
+def judge_c14(
+    lowest_third: Sequence[float], top_third: Sequence[float], baselines: dict[str, float] | None = None
+) -> ClaimRecord:
     """C14 (fine-tuning appendix): per-block CKA before vs after fine-tuning, per seed, averaged over the
-    lowest and the top third of blocks. CKA(lowest third) > CKA(top third), robustly."""
+    lowest and the top third of blocks. CKA(lowest third) > CKA(top third), robustly. `baselines` (the
+    initialisation, seed-to-seed) are printed."""
     a = compare("a", "CKA(lowest third) > CKA(top third)", lowest_third, top_third, paired=True, main=True)
     return _record(
         "C14",
         "fine-tuning appendix",
         "per-block CKA before vs after fine-tuning",
         {"lowest third": lowest_third, "top third": top_third},
-        {},
+        dict(baselines or {}),
         [a],
     )
 
@@ -715,7 +805,15 @@ def judge_c14(lowest_third: Sequence[float], top_third: Sequence[float]) -> Clai
 # through `seelike.cache` inside the measures (structure.model_cka, attention distances).
 
 CKA_IMAGES, DISTANCE_IMAGES, CKA_BATCH = 5_000, 2_000, 256
+# C6: ERF images; C7: skip-ratio images; C10, C12: probe test images (scored in chunks), shots per class from
+# the training split, ridge penalty (relative); C5: heads per subset.
+ERF_IMAGES, SKIP_IMAGES, PROBE_IMAGES, PROBE_CHUNK = 32, 5_000, 5_000, 1_000
+PROBE_SHOTS, PROBE_L2, HEAD_SUBSET_SIZE = 10, 1e-2, 2
+NOSKIP = {"early": "vit-noskip-1", "middle": "vit-noskip-3", "late": "vit-noskip-5"}
 FRACTIONS = {"vit-data3": 0.03, "vit-data10": 0.10, "vit-data30": 0.30, "vit": 1.0}
+# every zoo entry a claim reads (vit-short: the legacy zoo's intact baseline of the no-skip models)
+MODELS = ("vit", "vit-gap", "resnet", "mixer", *FRACTIONS, "vit-noskip-1", "vit-noskip-3", "vit-noskip-5",
+          "vit-short", "vit-pretrain04", "vit-finetune59")  # fmt: skip
 
 
 def zoo_seeds(name: str, legacy: bool) -> list[int | None]:
@@ -768,9 +866,13 @@ def measure_c2(vit_seeds, resnet_seeds, images) -> ClaimRecord:
 
 def _head_distances(model, images) -> tuple[torch.Tensor, float]:
     from . import attention
+    from .cache import cached
 
     patch, grid, _ = attention.model_patch_geometry(model)
-    distances = attention.dataset_mean_attention_distance(model, images, patch)
+    distances = cached(
+        ("seelike.attention.dataset_mean_attention_distance", model, images, patch, {}),
+        lambda: attention.dataset_mean_attention_distance(model, images, patch),
+    )
     return distances, attention.uniform_attention_distance(grid, patch)
 
 
@@ -790,6 +892,312 @@ def measure_c13(mixer_seeds, images) -> ClaimRecord:
 
     matrices = [model_cka(_load("mixer", s), None, images, batch_size=CKA_BATCH)[0] for s in mixer_seeds]
     return judge_c13([best_two_group_split(m) for m in matrices])
+
+
+def _spec(name: str, seed: int | None):
+    from . import zoo
+
+    return zoo.legacy_spec(name) if seed is None else zoo.spec(name)
+
+
+def _accuracy(name: str, seed: int | None) -> float:
+    from . import zoo
+
+    return float(zoo.manifest_entry(name, seed)["test_accuracy"])
+
+
+def _label(seed: int | None) -> str:
+    return "legacy" if seed is None else f"seed {seed}"
+
+
+def _first_stage_modules(resnet) -> list[str]:
+    """The module paths of a ResNet's named layers from the stem to the end of its first stage."""
+    from . import activations
+
+    names = activations.layer_names(resnet)
+    first = next(stage_of(n) for n in names if stage_of(n) != n)
+    last = max(i for i, n in enumerate(names) if stage_of(n) == first)
+    layers = activations.resolve_layers(resnet, names[: last + 1])
+    if any(layer.hook != "output" for layer in layers):
+        raise ValueError("expected module outputs up to the end of the first stage")
+    return [layer.module for layer in layers]
+
+
+def measure_c5(vit_seeds, resnet_seeds, cka_images, distance_images) -> ClaimRecord:
+    """ρ per (vit, resnet) seed pair: block 0's heads sorted by mean distance (on `distance_images`), windows
+    of HEAD_SUBSET_SIZE consecutive heads, each window's max CKA (on `cka_images`) with the ResNet's layers up
+    to the end of its first stage."""
+    from . import attention
+    from .cache import cached
+
+    rhos = []
+    for vit_seed, resnet_seed in itertools.product(vit_seeds, resnet_seeds):
+        vit, resnet = _load("vit", vit_seed), _load("resnet", resnet_seed)
+        distances = _head_distances(vit, distance_images)[0]
+        subsets = attention.head_subsets(attention.sort_heads(distances)[1][0], size=HEAD_SUBSET_SIZE)
+        layers = _first_stage_modules(resnet)
+        subset_cka = cached(
+            ("seelike.attention.head_subset_cka", vit, resnet, cka_images, [list(s) for s in subsets], layers,
+             {"block": 0, "batch_size": CKA_BATCH}),
+            lambda vit=vit, resnet=resnet, subsets=subsets, layers=layers: attention.head_subset_cka(
+                vit, resnet, cka_images, subsets, layers, block=0, batch_size=CKA_BATCH),
+        )  # fmt: skip
+        rhos.append(head_subset_rho(attention.subset_distances(distances[0], subsets), subset_cka))
+    record = judge_c5(rhos)
+    record.notes.append(
+        f"block 0, windows of {HEAD_SUBSET_SIZE} heads; ResNet layers stem to the end of its first stage; "
+        f"{len(rhos)} seed pair(s)"
+    )
+    return record
+
+
+def _erf_radii(model, images, points: dict[str, str]) -> dict[str, float]:
+    from . import receptive_field
+    from .cache import cached
+
+    maps = cached(
+        ("seelike.receptive_field.effective_receptive_fields", model, images, points, {"batch_size": 32}),
+        lambda: receptive_field.effective_receptive_fields(model, images, points),
+    )
+    return {label: receptive_field.erf_extent(m) for label, m in maps.items()}
+
+
+def measure_c6(vit_seeds, resnet_seeds, images) -> ClaimRecord:
+    """ERF half-mass radius on `images` (ERF_IMAGES): ViT block 0's attention sublayer before its residual
+    add (`blocks.0.attn`) and after it (`blocks.0.norm2:input`); the ResNet's first stage output (its last
+    unit)."""
+    before, after, resnet_radius = [], [], []
+    for seed in vit_seeds:
+        points = {"before": "blocks.0.attn", "after": "blocks.0.norm2:input"}
+        radii = _erf_radii(_load("vit", seed), images, points)
+        before.append(radii["before"]), after.append(radii["after"])
+    for seed in resnet_seeds:
+        resnet = _load("resnet", seed)
+        point = f"layer1.{len(resnet.layer1) - 1}"
+        resnet_radius.append(_erf_radii(resnet, images, {"first stage": point})["first stage"])
+    record = judge_c6(before, after, resnet_radius)
+    record.notes.append(f"{len(images)} images; ResNet first stage = the output of its last layer1 unit")
+    return record
+
+
+def _skip_summary(model, images) -> dict[str, float]:
+    from . import skips
+    from .cache import cached
+
+    averages = cached(
+        ("seelike.skips.skip_norm_ratio", model, images, {"batch_size": CKA_BATCH}),
+        lambda: skips.skip_norm_ratio(model, images, batch_size=CKA_BATCH).averages(),
+    )
+    return skip_ratio_summary(averages)
+
+
+def measure_c7(vit_seeds, resnet_seeds, images) -> ClaimRecord:
+    """Skip ratios on `images` (SKIP_IMAGES): per block and sublayer, the ratio of the image-mean norms
+    ‖z‖ and ‖f(z)‖ (`skips.skip_norm_ratio`); median over blocks and sublayers; CLS − spatial per half."""
+    vit = [_skip_summary(_load("vit", s), images) for s in vit_seeds]
+    resnet = [_skip_summary(_load("resnet", s), images)["median"] for s in resnet_seeds]
+    record = judge_c7([v["median"] for v in vit], resnet, [v["cls_minus_spatial_lower"] for v in vit],
+                      [v["cls_minus_spatial_upper"] for v in vit])  # fmt: skip
+    record.notes.append(
+        "R per block and sublayer is the ratio of the image-mean norms (skips.skip_norm_ratio), not a median "
+        "over images; the ViT median is over blocks and both sublayers"
+    )
+    return record
+
+
+def measure_c8(intact: str, seeds_of: dict[str, list], images) -> ClaimRecord:
+    """Per seed: within-model CKA (`structure.model_cka` on `images`) between the removed block's input and
+    output, intact model (`intact`, same seed) minus no-skip model; test accuracies from the manifest."""
+    from .structure import model_cka
+
+    def across(name, seed, block):
+        matrix, names, _ = model_cka(_load(name, seed), None, images, batch_size=CKA_BATCH)
+        return block_pair_cka(matrix, names, block)
+
+    drops, costs, baselines = {}, {}, {}
+    for position, name in NOSKIP.items():
+        (block,) = _spec(name, seeds_of[name][0]).no_skip_blocks
+        seeds = [s for s in seeds_of[name] if s in seeds_of[intact]]
+        intact_cka = [across(intact, s, block) for s in seeds]
+        drops[position] = [i - across(name, s, block) for i, s in zip(intact_cka, seeds, strict=True)]
+        costs[position] = [100 * (_accuracy(intact, s) - _accuracy(name, s)) for s in seeds]
+        baselines[f"{intact} CKA across block {block}"] = float(np.mean(intact_cka))
+    record = judge_c8(drops, costs, "middle", baselines)
+    record.notes.append(
+        f"intact baseline: {intact} of the same seed; early, middle, late = "
+        + ", ".join(NOSKIP.values())
+        + "; accuracy cost in points of test accuracy"
+    )
+    return record
+
+
+def _localisation(model, images) -> float:
+    from . import localization
+    from .cache import cached
+
+    settings = {"layer": None, "batch_size": CKA_BATCH}
+    result = cached(
+        ("seelike.localization.localization", model, images, settings),
+        lambda: localization.localization(model, images, **settings),
+    )
+    return float(result["own_fraction_interior"])
+
+
+def measure_c9(seeds_of: dict[str, list], images) -> ClaimRecord:
+    """Interior own-position share of the final block's token↔patch CKA map (`localization.localization` on
+    `images`; the ResNet's final stage), per seed; baseline: the untrained `vit` of the same seeds."""
+    shares = {name: [_localisation(_load(name, s), images) for s in seeds_of[name]]
+              for name in ("vit", "resnet", "vit-gap")}  # fmt: skip
+    init = [_localisation(_init("vit", s), images) for s in seeds_of["vit"]]
+    baselines = {"vit at init": float(np.mean(init))}
+    record = judge_c9(shares["vit"], shares["resnet"], shares["vit-gap"], baselines)
+    record.notes.append("ResNet: its final stage's positions (4×4 grid, interior 2×2); ViTs: the 7×7 grid")
+    return record
+
+
+def _probe_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PROBE_SHOTS training images per class (the first of each class in the training split "fit") and the
+    first PROBE_IMAGES test images, with labels."""
+    from . import data
+
+    train_images, train_labels = data.fashion_mnist("fit")
+    chosen = few_shot_indices(train_labels, PROBE_SHOTS)
+    test_images, test_labels = data.fashion_mnist("test")
+    return train_images[chosen], train_labels[chosen], test_images[:PROBE_IMAGES], test_labels[:PROBE_IMAGES]
+
+
+def _last_block_probes(model) -> dict[str, float]:
+    """`probes.probe_layers` in float64 (as chapter 7), scored in chunks of PROBE_CHUNK test images (the
+    probes are fitted on the same training images each time, so the weighted mean is the accuracy on all);
+    the last block's CLS / GAP accuracy and the mean over positions of the single-token probes."""
+    import copy
+
+    from . import probes
+    from .cache import cached
+
+    train_x, train_y, test_x, test_y = _probe_data()
+    model = copy.deepcopy(model).double()
+    totals: dict[str, float] = {}
+    for start in range(0, len(test_x), PROBE_CHUNK):
+        x, y = test_x[start : start + PROBE_CHUNK].double(), test_y[start : start + PROBE_CHUNK]
+        result = cached(
+            ("seelike.probes.probe_layers", model, train_x.double(), train_y, x, y, {"l2": PROBE_L2}),
+            lambda x=x, y=y: probes.probe_layers(model, train_x.double(), train_y, x, y, l2=PROBE_L2),
+        )
+        last = {k: float(result[k][-1].double().mean()) for k in ("cls", "gap", "token") if k in result}
+        for key, value in last.items():
+            totals[key] = totals.get(key, 0.0) + value * len(y)
+    return {key: value / len(test_x) for key, value in totals.items()}
+
+
+def measure_c10(vit_seeds, gap_seeds) -> ClaimRecord:
+    """Last-block closed-form ridge probes, PROBE_SHOTS-shot, scored on PROBE_IMAGES test images, per seed."""
+    vit = [_last_block_probes(_load("vit", s)) for s in vit_seeds]
+    gap = [_last_block_probes(_load("vit-gap", s)) for s in gap_seeds]
+    record = judge_c10([v["cls"] for v in vit], [v["token"] for v in vit], [g["gap"] for g in gap],
+                       [g["token"] for g in gap])  # fmt: skip
+    record.notes.append(
+        f"{PROBE_SHOTS} training images per class (the first of each class in the fit split), "
+        f"{PROBE_IMAGES} test images, relative ridge penalty {PROBE_L2}"
+    )
+    return record
+
+
+def _block_cka(model_a, model_b, images) -> np.ndarray:
+    """Same-layer CKA of every block output (`scale.same_layer_cka` on `images`)."""
+    from . import activations, scale
+
+    blocks = activations.layer_names(model_a, "blocks")
+    return scale.same_layer_cka(model_a, model_b, images, blocks, batch_size=CKA_BATCH)[0].numpy()
+
+
+def measure_c11(seeds_of: dict[str, list], images) -> ClaimRecord:
+    """Per (fraction seed s, full-data `vit` seed r ≠ s): same-layer block CKA of vit-data3 and vit-data30
+    (seed s) with `vit` (seed r); gaps over the top and the bottom third. Baselines: the untrained network of
+    seed s against `vit` r, and two full-data seeds against each other (mean over blocks)."""
+    fraction_seeds = [s for s in seeds_of["vit-data3"] if s in seeds_of["vit-data30"]]
+    pairs = [(s, r) for s in fraction_seeds for r in seeds_of["vit"] if r != s]
+    notes = []
+    if not pairs:
+        pairs = [(s, r) for s in fraction_seeds for r in seeds_of["vit"]]
+        notes.append("no full-data vit of another seed: the reference is the vit the fractions share their "
+                     "initialisation with (same seed), which inflates every CKA")  # fmt: skip
+    fractions = [n for n in ("vit-data3", "vit-data10", "vit-data30")
+                 if all(s in seeds_of[n] for s, _ in pairs)]  # fmt: skip
+    curves = {n: [] for n in fractions}
+    init, top_gap, bottom_gap = [], [], []
+    for s, r in pairs:
+        reference = _load("vit", r)
+        for name in fractions:
+            curves[name].append(_block_cka(_load(name, s), reference, images))
+        gap = curves["vit-data30"][-1] - curves["vit-data3"][-1]
+        bottom, top = third_means(gap)
+        top_gap.append(top), bottom_gap.append(bottom)
+        init.append(float(_block_cka(_init("vit-data3", s), reference, images).mean()))
+    vit_seeds = seeds_of["vit"]
+    ceiling = [float(_block_cka(_load("vit", a), _load("vit", b), images).mean())
+               for a, b in itertools.combinations(vit_seeds, 2)]  # fmt: skip
+    if not ceiling:
+        notes.append("no ceiling: it needs two full-data vit seeds")
+    record = judge_c11(top_gap, bottom_gap, init, ceiling)
+    for name, values in curves.items():
+        mean = np.mean(values, axis=0)
+        notes.append(f"{name} CKA with vit per block: " + " ".join(f"{v:.3f}" for v in mean))
+    record.notes.extend(notes)
+    return record
+
+
+def _half_depth_probe(model) -> float:
+    """`scale.probe_by_depth` in float64 (as chapter 8), the model's own read-out (CLS, else GAP) at relative
+    depth 0.5 of its blocks."""
+    import copy
+
+    from . import scale
+    from .cache import cached
+
+    train_x, train_y, test_x, test_y = _probe_data()
+    model = copy.deepcopy(model).double()
+    result = cached(
+        ("seelike.scale.probe_by_depth", model, train_x, train_y, test_x, test_y, {"l2": PROBE_L2}),
+        lambda: scale.probe_by_depth(model, train_x.double(), train_y, test_x.double(), test_y, l2=PROBE_L2),
+    )
+    return value_at_depth(scale.readout_curve(result, "own")[0].tolist(), 0.5)
+
+
+def measure_c12(seeds_of: dict[str, list]) -> ClaimRecord:
+    """Own-read-out probe accuracy at relative depth 0.5, per fraction and seed; baseline: the untrained
+    vit."""
+    present = {name: seeds for name, seeds in seeds_of.items() if name in FRACTIONS and seeds}
+    values = {FRACTIONS[n]: [_half_depth_probe(_load(n, s)) for s in seeds] for n, seeds in present.items()}
+    init = [_half_depth_probe(_init("vit", s)) for s in present["vit"]]
+    record = judge_c12(values, {"vit at init": float(np.mean(init))})
+    record.notes.append(
+        f"{PROBE_SHOTS}-shot probes on {PROBE_IMAGES} test images; depth i / (L − 1) over the blocks, "
+        "interpolated between the two blocks around 0.5"
+    )
+    return record
+
+
+def measure_c14(pre_seeds, fine_seeds, images) -> ClaimRecord:
+    """Per seed: same-layer block CKA of vit-pretrain04 and vit-finetune59 (same seed) on `images`, averaged
+    over the lowest and the top third. Baselines: the fine-tuned model against the untrained network, and two
+    pretrained seeds against each other."""
+    seeds = [s for s in fine_seeds if s in pre_seeds]
+    lowest, top, init = [], [], []
+    for s in seeds:
+        fine = _load("vit-finetune59", s)
+        lo, hi = third_means(_block_cka(_load("vit-pretrain04", s), fine, images))
+        lowest.append(lo), top.append(hi)
+        init.append(third_means(_block_cka(_init("vit-pretrain04", s), fine, images)))
+    baselines = {"init vs fine-tuned, lowest third": float(np.mean([i[0] for i in init])),
+                 "init vs fine-tuned, top third": float(np.mean([i[1] for i in init]))}  # fmt: skip
+    pairs = list(itertools.combinations(pre_seeds, 2))
+    if pairs:
+        ceiling = [third_means(_block_cka(_load("vit-pretrain04", a), _load("vit-pretrain04", b), images))
+                   for a, b in pairs]  # fmt: skip
+        baselines["seed-to-seed pretrained, lowest third"] = float(np.mean([c[0] for c in ceiling]))
+        baselines["seed-to-seed pretrained, top third"] = float(np.mean([c[1] for c in ceiling]))
+    return judge_c14(lowest, top, baselines)
 
 
 # claim → (figure, chapter that measures it)
@@ -827,24 +1235,39 @@ def evaluate(scale: str = "book", *, legacy: bool | None = None, progress: bool 
     if legacy is None:
         legacy = not (zoo.trained("vit") and zoo.trained("resnet"))
     images = data.fashion_mnist("test")[0]
-    seeds = {name: zoo_seeds(name, legacy) for name in zoo.names() if name in FRACTIONS or name in
-             ("resnet", "mixer")}  # fmt: skip
-    if legacy:
-        seeds |= {name: zoo_seeds(name, True) for name in FRACTIONS}
+    cka, distance = images[:CKA_IMAGES], images[:DISTANCE_IMAGES]
+    seeds = {name: zoo_seeds(name, legacy) for name in MODELS}
+    intact = "vit-short" if legacy else "vit"  # the no-skip models' intact baseline (same schedule)
+    fractions = [n for n in FRACTIONS if seeds[n]]
+    # claim → (models it needs, measurement)
     steps = {
-        "C1": lambda: measure_c1(seeds["vit"], seeds["resnet"], images[:CKA_IMAGES]),
-        "C2": lambda: measure_c2(seeds["vit"], seeds["resnet"], images[:CKA_IMAGES]),
-        "C3": lambda: measure_c3(seeds["vit"], images[:DISTANCE_IMAGES]),
-        "C4": lambda: measure_c4({n: seeds[n] for n in FRACTIONS if seeds.get(n)}, images[:DISTANCE_IMAGES]),
-        "C13": lambda: measure_c13(seeds["mixer"], images[:CKA_IMAGES]),
-    }
+        "C1": (("vit", "resnet"), lambda: measure_c1(seeds["vit"], seeds["resnet"], cka)),
+        "C2": (("vit", "resnet"), lambda: measure_c2(seeds["vit"], seeds["resnet"], cka)),
+        "C3": (("vit",), lambda: measure_c3(seeds["vit"], distance)),
+        "C4": (("vit-data3", "vit"), lambda: measure_c4({n: seeds[n] for n in fractions}, distance)),
+        "C5": (("vit", "resnet"), lambda: measure_c5(seeds["vit"], seeds["resnet"], cka, distance)),
+        "C6": (("vit", "resnet"), lambda: measure_c6(seeds["vit"], seeds["resnet"], images[:ERF_IMAGES])),
+        "C7": (("vit", "resnet"), lambda: measure_c7(seeds["vit"], seeds["resnet"], images[:SKIP_IMAGES])),
+        "C8": ((intact, *NOSKIP.values()), lambda: measure_c8(intact, seeds, cka)),
+        "C9": (("vit", "resnet", "vit-gap"), lambda: measure_c9(seeds, cka)),
+        "C10": (("vit", "vit-gap"), lambda: measure_c10(seeds["vit"], seeds["vit-gap"])),
+        "C11": (("vit-data3", "vit-data30", "vit"), lambda: measure_c11(seeds, cka)),
+        "C12": (("vit-data3", "vit"), lambda: measure_c12({n: seeds[n] for n in fractions})),
+        "C13": (("mixer",), lambda: measure_c13(seeds["mixer"], cka)),
+        "C14": (("vit-pretrain04", "vit-finetune59"),
+                lambda: measure_c14(seeds["vit-pretrain04"], seeds["vit-finetune59"], cka)),
+    }  # fmt: skip
     records = {}
     for claim in tqdm(CLAIMS, desc="claims", disable=not progress):
-        if claim in steps:
-            records[claim] = steps[claim]()
-        else:
-            reason = f"measured in book/{CLAIMS[claim][1]}; not yet judged by seelike.claims"
+        needed, measure = steps[claim]
+        if missing := [name for name in needed if not seeds[name]]:
+            zoo_name = "the legacy zoo" if legacy else "the seeded zoo"
+            reason = f"{zoo_name} has no trained {', '.join(missing)}"
+            if claim == "C14" and legacy:
+                reason += " (the legacy zoo has no fine-tuning pair; C14 is measured on the seeded zoo)"
             records[claim] = not_attempted(claim, CLAIMS[claim][0], "", reason)
+        else:
+            records[claim] = measure()
     return list(records.values())
 
 
