@@ -34,14 +34,27 @@
 # of this chapter or a widget setting seen before costs no forward pass.
 
 # %%
-# Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
+# Colab / fresh machines: install the book's package when it is missing. Upgrades nothing Colab already has;
+# SEELIKE_REPO (a git URL or a local clone) installs from another copy of the book.
 try:
     import seelike
 except ImportError:
-    import subprocess, sys
-    subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/seelike/seelike", "/content/seelike"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/seelike"], check=True)
-    sys.path.insert(0, "/content/seelike/src")
+    import importlib.metadata, os, subprocess, sys
+
+    def install(repo, clone):
+        source = repo if os.path.isdir(repo) else clone
+        steps = [] if os.path.isdir(source) else [["git", "clone", "-q", "--depth", "1", repo, source]]
+        for step in steps + [[sys.executable, "-m", "pip", "install", "-q", "-e", source]]:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode:
+                hint = f"Instead: clone {repo}, pip install -e the clone, restart, or set SEELIKE_REPO to it."
+                raise RuntimeError(f"{' '.join(step)} failed:\n{done.stderr[-2000:]}\n{hint}") from None
+        sys.path.insert(0, os.path.join(source, "src"))  # this kernel does not see the new install
+        names = [name for name in ("numpy", "torch", "matplotlib", "ipywidgets") if name in sys.modules]
+        if changed := [n for n in names if importlib.metadata.version(n) != sys.modules[n].__version__]:
+            print(f"pip changed {', '.join(changed)}, already loaded: restart the runtime, then run again.")
+
+    install(os.environ.get("SEELIKE_REPO", "https://github.com/seelike/seelike"), os.path.abspath("seelike"))
     import seelike
 
 # %%
@@ -97,6 +110,9 @@ without_attention = [name for name in vit_names if not name.endswith(".attn")]
 print(f"mean off-diagonal CKA, all layers:   vit {uniformity['vit']:.3f} | resnet {uniformity['resnet']:.3f}")
 print(f"mean off-diagonal CKA, block outputs: vit {blocks_only['vit']:.3f} | resnet {blocks_only['resnet']:.3f}")
 print(f"vit without its attention outputs:    {structure.mean_off_diagonal(structure.submatrix(vit_matrix, vit_names, vit_names, without_attention)):.3f}")
+assert blocks_only["vit"] > blocks_only["resnet"] + 0.005, "over block outputs the ViT is the more uniform, narrowly"
+assert uniformity["vit"] < uniformity["resnet"] - 0.01, "over all layers it is not"
+assert structure.mean_off_diagonal(structure.submatrix(vit_matrix, vit_names, vit_names, without_attention)) > uniformity["vit"] + 0.02, "attention outputs are the outliers"
 
 # %%
 figures.within_model_heatmaps(
@@ -152,6 +168,8 @@ print(f"lower half of ResNet layers with their best ViT layer in the lowest quar
 print(f"upper half of ResNet layers with their best ViT layer in the next third:    {match['upper_half_in_next_third']:.0%}")
 print(f"median depth of the best ViT layer: lower half {match['lower_half_median_depth']:.2f}, upper half {match['upper_half_median_depth']:.2f}")
 print(f"highest CKA of the top third of ViT layers with any ResNet layer: {match['top_third_vit_max_cka']:.2f}")
+assert match["upper_half_median_depth"] < match["lower_half_median_depth"] + 0.05, "the correspondence does not climb with depth"
+assert match["top_third_vit_max_cka"] > 0.8, "the top third of the ViT still resembles the ResNet"
 
 # %% [markdown]
 # The next figure puts the correspondence on a common scale: each ResNet layer's relative depth (0 = first,
@@ -263,25 +281,15 @@ figures.cka_heatmaps(
 
 # %%
 if zoo.is_online():
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    family, count = ("all", 1024) if device == "cuda" else ("blocks", 256)
-    paper_vit = structure.paper_scale_model("vit_base_patch16_224.augreg_in21k", device=device)
-    paper_resnet = structure.paper_scale_model("resnetv2_50x1_bit.goog_in21k", device=device)
-    cifar_images = data.cifar10("test")[0][:count]
-    layers_vit, layers_resnet = structure.layers_for(paper_vit, family), structure.layers_for(paper_resnet, family)
-    paper = {
-        "ViT-B/16": structure.model_cka(paper_vit, None, cifar_images, layers_vit, batch_size=128, progress=True),
-        "ResNet50x1": structure.model_cka(paper_resnet, None, cifar_images, layers_resnet, batch_size=128, progress=True),
-    }
-    paper_cross = structure.model_cka(paper_vit, paper_resnet, cifar_images, layers_vit, layers_resnet, batch_size=128, progress=True)
-    paper_match = structure.correspondence(*paper_cross)
     from IPython.display import display
 
-    for name, (matrix, names, _) in paper.items():
+    paper = structure.paper_scale(models=structure.PAPER_MODELS, progress=True)  # GPU: all layers, 1,024 images; CPU: blocks, 256
+    vit_label, resnet_label = paper["labels"]
+    for name, (matrix, names, _) in paper["within"].items():
         print(f"{name}: mean off-diagonal CKA {structure.mean_off_diagonal(matrix):.3f} over {len(names)} layers")
-    print(f"lower half of ResNet layers best matched in the lowest ViT quarter: {paper_match['lower_half_in_lowest_quarter']:.0%}")
-    display(figures.within_model_heatmaps({name: (matrix, names) for name, (matrix, names, _) in paper.items()}))
-    display(figures.cross_model_heatmap(*paper_cross, paper_match["best_vit_index"], model_x="ViT-B/16", model_y="ResNet50x1"))
+    print(f"lower half of ResNet layers best matched in the lowest ViT quarter: {paper['match']['lower_half_in_lowest_quarter']:.0%}")
+    display(figures.within_model_heatmaps({name: (matrix, names) for name, (matrix, names, _) in paper["within"].items()}))
+    display(figures.cross_model_heatmap(*paper["cross"], paper["match"]["best_vit_index"], model_x=vit_label, model_y=resnet_label))
 else:
     print("Paper-scale cell skipped: no internet access (run this chapter on Colab to repeat it with ImageNet-21k models).")
 
