@@ -56,14 +56,27 @@
 # teacher's answer, not less of everything.
 
 # %%
-# Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
+# Colab / fresh machines: install the book's package when it is missing. Upgrades nothing Colab already has;
+# SEELIKE_REPO (a git URL or a local clone) installs from another copy of the book.
 try:
     import seelike
 except ImportError:
-    import subprocess, sys
-    subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/seelike/seelike", "/content/seelike"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/seelike"], check=True)
-    sys.path.insert(0, "/content/seelike/src")
+    import importlib.metadata, os, subprocess, sys
+
+    def install(repo, clone):
+        source = repo if os.path.isdir(repo) else clone
+        steps = [] if os.path.isdir(source) else [["git", "clone", "-q", "--depth", "1", repo, source]]
+        for step in steps + [[sys.executable, "-m", "pip", "install", "-q", "-e", source]]:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode:
+                hint = f"Instead: clone {repo}, pip install -e the clone, restart, or set SEELIKE_REPO to it."
+                raise RuntimeError(f"{' '.join(step)} failed:\n{done.stderr[-2000:]}\n{hint}") from None
+        sys.path.insert(0, os.path.join(source, "src"))  # this kernel does not see the new install
+        names = [name for name in ("numpy", "torch", "matplotlib", "ipywidgets") if name in sys.modules]
+        if changed := [n for n in names if importlib.metadata.version(n) != sys.modules[n].__version__]:
+            print(f"pip changed {', '.join(changed)}, already loaded: restart the runtime, then run again.")
+
+    install(os.environ.get("SEELIKE_REPO", "https://github.com/seelike/seelike"), os.path.abspath("seelike"))
     import seelike
 
 # %% [markdown]
@@ -71,6 +84,8 @@ except ImportError:
 # one-line note (`python -m seelike.train NAME` trains it); every cell below works with whatever is there.
 
 # %%
+import copy
+
 import torch
 from IPython.display import display
 
@@ -154,6 +169,11 @@ if vit_present:
     for label, (values, names) in cka_curves.items():
         block_values, _ = scale.select_layers(values, names, block_layers)
         print(f"{label:20s} " + " ".join(f"{v:7.2f}" for v in block_values.tolist()))
+    by_block = {label: scale.select_layers(values, names, block_layers)[0] for label, (values, names) in cka_curves.items()}
+    fractions = [label for label in by_block if label != INIT_LABEL]
+    assert min(by_block[label][:2].min() for label in fractions) > 0.95, "blocks 0-1 of every fraction model agree with vit"
+    assert by_block[INIT_LABEL][0] > 0.95 and by_block[INIT_LABEL][-1] < by_block[INIT_LABEL][0] - 0.1, "a high floor, falling with depth"
+    assert max(by_block[label][-1] for label in fractions) - min(by_block[label][-1] for label in fractions) < 0.02, "block 5: no data effect"
 
 # %% [markdown]
 # Below, one line per training-set size. In a live notebook, pick which models to show and which family of
@@ -222,6 +242,8 @@ print(f"local heads (≤ 0.6 × uniform = {0.6 * attention.uniform_attention_dis
 for label, values in distances.items():
     counts = scale.local_heads_per_block(values, grid_size, patch_size, fraction=0.6)
     print(f"{label:20s} per block: {counts.tolist()}  total {int(counts.sum())}")
+totals = [int(scale.local_heads_per_block(distances[label], grid_size, patch_size, fraction=0.6).sum()) for label in ("3%", "10%", "30%", "100%") if label in distances]
+assert totals == sorted(totals), "more data, at least as many local heads"
 
 # %% [markdown]
 # The threshold is a choice; move it to see how robust the counts are.
@@ -275,11 +297,14 @@ if "resnet" in models:
 
 def probes_of(model):
     settings = {"l2": PROBE_L2}
+    # In float64: a float32 forward pass rounds differently on another CPU, enough to flip a test image that
+    # sits on a probe's decision boundary, and each image is 0.002 of accuracy.
+    model = copy.deepcopy(model).double()
     return cached(
         ("chapter 8 probes", model, PROBE_TRAIN, PROBE_TEST.start, PROBE_TEST.stop, settings),
         lambda: scale.probe_by_depth(
-            model, train_images[PROBE_TRAIN], train_labels[PROBE_TRAIN],
-            test_images[PROBE_TEST], test_labels[PROBE_TEST], **settings,
+            model, train_images[PROBE_TRAIN].double(), train_labels[PROBE_TRAIN],
+            test_images[PROBE_TEST].double(), test_labels[PROBE_TEST], **settings,
         ),
     )
 
@@ -293,6 +318,11 @@ for label, result in probe_results.items():
     by_block = " ".join(f"{v:.3f}" for v in curve.tolist())
     last_cls = f"{result['cls'][-1]:.3f}" if "cls" in result else "  -  "
     print(f"{label:20s} {readout:3s} {by_block:47s} | CLS {last_cls}  GAP {result['gap'][-1]:.3f}")
+assert (probe_results[INIT_LABEL]["cls"] > 0.5).all(), "random features already separate the classes"
+top = [float(probe_results[label]["cls"][-1]) for label in ("3%", "10%", "30%", "100%") if label in probe_results]
+assert top == sorted(top), "the last block's CLS probe follows the data"
+if "resnet" in probe_results:
+    assert float(probe_results["resnet"]["gap"][-1]) > max(top) + 0.02, "the ResNet's last unit is ahead of every ViT"
 
 # %%
 widgets.probe_depth_view(probe_results, readout="own", others=(INIT_LABEL, "resnet"))
@@ -329,26 +359,9 @@ widgets.probe_depth_view(probe_results, readout="own", others=(INIT_LABEL, "resn
 
 # %%
 if zoo.is_online():
-    import torch.nn.functional as F
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    cifar_train, cifar_train_labels = data.cifar10("train")
-    cifar_test, cifar_test_labels = data.cifar10("test")
-    pick = data.nested_subset(cifar_train_labels, 0.01, seed=0)  # 500 images, 50 per class
-
-    def upsampled(images):
-        return F.interpolate(images, size=224, mode="bilinear", align_corners=False)
-
-    big_results = {}
-    for label, name in {"ViT-B/32, ImageNet-1k": "vit_base_patch32_224.augreg_in1k",
-                        "ViT-B/32, ImageNet-21k": "vit_base_patch32_224.augreg_in21k"}.items():
-        big_vit, _ = zoo.load_timm(name, device=device)
-        zoo.attach_normalizer(big_vit, mean=0.5, std=0.5)  # augreg weights expect (x - 0.5) / 0.5
-        big_results[label] = scale.probe_by_depth(
-            big_vit, upsampled(cifar_train[pick]), cifar_train_labels[pick],
-            upsampled(cifar_test[:500]), cifar_test_labels[:500], batch_size=64, progress=True,
-        )
-        print(f"{label}: CLS probe accuracy by block", [round(v, 3) for v in big_results[label]["cls"].tolist()])
+    big_results = scale.paper_scale(models=scale.PAPER_PROBE_MODELS, progress=True)  # 50 CIFAR-10 images per class
+    for label, result in big_results.items():
+        print(f"{label}: CLS probe accuracy by block", [round(v, 3) for v in result["cls"].tolist()])
     display(figures.probe_depth_curves(
         {label: (result["depth"], result["cls"]) for label, result in big_results.items()},
         title="ViT-B/32 on CIFAR-10: CLS probes by depth",
