@@ -34,7 +34,7 @@ try:
 except ImportError:
     import importlib.metadata, os, subprocess, sys
 
-    def install(repo=os.environ.get("SEELIKE_REPO", "@REPOSITORY_URL@"), clone=os.path.abspath("seelike")):
+    def install(repo, clone):
         source = repo if os.path.isdir(repo) else clone
         steps = [] if os.path.isdir(source) else [["git", "clone", "-q", "--depth", "1", repo, source]]
         for step in steps + [[sys.executable, "-m", "pip", "install", "-q", "-e", source]]:
@@ -47,7 +47,7 @@ except ImportError:
         if changed := [n for n in names if importlib.metadata.version(n) != sys.modules[n].__version__]:
             print(f"pip changed {', '.join(changed)}, already loaded: restart the runtime, then run again.")
 
-    install()
+    install(os.environ.get("SEELIKE_REPO", "@REPOSITORY_URL@"), os.path.abspath("seelike"))
     import seelike"""
 KEEP_METADATA = {"kernelspec", "language_info", "jupytext"}
 
@@ -137,13 +137,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("paths", nargs="*", type=Path)
     parser.add_argument("--all", action="store_true")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (more on a busy machine)")
     args = parser.parse_args()
     paths = sorted(Path("book").glob("[0-9][0-9]_*.py")) if args.all else args.paths
     if not paths:
         parser.error("give chapter .py files or --all")
     for path in paths:
         print(f"{path}: executing...", flush=True)
-        print(f"{path}: {refresh(path):.1f} s", flush=True)
+        print(f"{path}: {refresh(path, timeout=args.timeout):.1f} s", flush=True)
 
 
 if __name__ == "__main__":
