@@ -254,3 +254,10 @@ def test_judges_print_the_baselines_they_are_given():
     assert record.baselines == {"vit at init": 1.0} and "vit at init 1.000" in claims.markdown_table([record])
     assert claims.judge_c12({0.03: [0.6, 0.61], 1.0: [0.7, 0.71]}, {"init": 0.5}).baselines == {"init": 0.5}
     assert claims.judge_c14([0.9, 0.91], [0.5, 0.52], {"seed-to-seed": 0.8}).verdict == REPRODUCED
+
+
+def test_evaluate_takes_a_subset_of_claims():
+    records = claims.evaluate("paper", claims=["C13", "C2"], progress=False)
+    assert [r.claim for r in records] == ["C2", "C13"]
+    with pytest.raises(ValueError, match="unknown claim"):
+        claims.evaluate(claims=["C99"])

@@ -186,3 +186,8 @@ def test_bad_input_is_one_line_and_exit_code_2(message, tmp_path, capsys):
 def test_cuda_without_a_gpu_is_one_line_and_exit_code_2(tmp_path, capsys):
     assert cli.main(["cka", "vit", "resnet", "--device", "cuda", "--out", str(tmp_path / "m.npz")]) == 2
     assert "CUDA is not available" in _one_line(capsys.readouterr().err)
+
+
+def test_reproduce_judges_the_claims_of_the_figures_it_draws():
+    assert cli.claims_of([1]) == ["C1"] and cli.claims_of([10, 11]) == ["C9", "C10"]
+    assert cli.claims_of([2, 13]) == ["C2", "C12"]

@@ -18,6 +18,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -500,12 +501,23 @@ def figure_13(scale: Scale):
 # --------------------------------------------------------------------------------------------- reproduce
 
 
-def verdict_table(scale: str) -> tuple[list[dict[str, Any]], str] | None:
+def claims_of(numbers: Sequence[int]) -> list[str]:
+    """The claims (C1..C14 of claims.md) that the paper's figures `numbers` show ("Figs 9, 10" → C9)."""
+    from .claims import CLAIMS
+
+    def shown(figure: str) -> set[int]:
+        return {int(n) for n in re.findall(r"\d+", figure)} if figure.startswith("Fig") else set()
+
+    return [claim for claim, (figure, _) in CLAIMS.items() if shown(figure) & set(numbers)]
+
+
+def verdict_table(scale: str, claims: Sequence[str] | None = None) -> tuple[list[dict[str, Any]], str] | None:
     """The verdict on each of the paper's claims, from `seelike.claims.evaluate`: the one place `reproduce`
     asks for it.
 
     Args:
         scale: "book" or "paper".
+        claims: claim ids to judge (default all).
 
     Returns:
         (one JSON-ready dict per claim, the Markdown table), or None while `seelike.claims` has no `evaluate`.
@@ -515,7 +527,7 @@ def verdict_table(scale: str) -> tuple[list[dict[str, Any]], str] | None:
     evaluate = getattr(claims, "evaluate", None)
     if evaluate is None:
         return None
-    records = evaluate(scale=scale)
+    records = evaluate(scale=scale, claims=claims)
     return [record.to_dict() for record in records], claims.markdown_table(records)
 
 
@@ -576,7 +588,8 @@ def reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         path = out / (f"fig{number:02d}.png" if seed is None else f"fig{number:02d}-seed{seed}.png")
         figure.savefig(path, dpi=120, bbox_inches="tight")
         written.append(path)
-    table = None if args.no_verdicts else verdict_table(args.scale)
+    every = args.figures is None  # all figures: every claim, the appendices' (Mixer, fine-tuning) included
+    table = None if args.no_verdicts else verdict_table(args.scale, None if every else claims_of(numbers))
     if table is not None:
         written += _write_verdicts(table, args.scale, out)
     note = (
