@@ -37,14 +37,27 @@
 # makes it affordable for long token sequences.
 
 # %%
-# Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
+# Colab / fresh machines: install the book's package when it is missing. Upgrades nothing Colab already has;
+# SEELIKE_REPO (a git URL or a local clone) installs from another copy of the book.
 try:
     import seelike
 except ImportError:
-    import subprocess, sys
-    subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/seelike/seelike", "/content/seelike"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/seelike"], check=True)
-    sys.path.insert(0, "/content/seelike/src")
+    import importlib.metadata, os, subprocess, sys
+
+    def install(repo, clone):
+        source = repo if os.path.isdir(repo) else clone
+        steps = [] if os.path.isdir(source) else [["git", "clone", "-q", "--depth", "1", repo, source]]
+        for step in steps + [[sys.executable, "-m", "pip", "install", "-q", "-e", source]]:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode:
+                hint = f"Instead: clone {repo}, pip install -e the clone, restart, or set SEELIKE_REPO to it."
+                raise RuntimeError(f"{' '.join(step)} failed:\n{done.stderr[-2000:]}\n{hint}") from None
+        sys.path.insert(0, os.path.join(source, "src"))  # this kernel does not see the new install
+        names = [name for name in ("numpy", "torch", "matplotlib", "ipywidgets") if name in sys.modules]
+        if changed := [n for n in names if importlib.metadata.version(n) != sys.modules[n].__version__]:
+            print(f"pip changed {', '.join(changed)}, already loaded: restart the runtime, then run again.")
+
+    install(os.environ.get("SEELIKE_REPO", "https://github.com/seelike/seelike"), os.path.abspath("seelike"))
     import seelike
 
 # %%
@@ -121,6 +134,7 @@ from_probabilities = attention.dataset_mean_attention_distance(vit, images[:100]
 from_queries_and_keys = attention.dataset_mean_attention_distance(vit, images[:100], patch_size, method="qk")
 difference = (from_probabilities - from_queries_and_keys).abs().max().item()
 print("largest difference between the two routes below 1e-6 px:", difference < 1e-6)
+assert difference < 1e-6, difference
 
 # %% [markdown]
 # The benchmark `benchmarks/bench_attention_distance.py` measures what that buys; its numbers are in the
@@ -142,6 +156,8 @@ for block, row in enumerate(sorted_distances):
     print(f"block {block}: mean {row.mean().item():5.2f} px | heads, local to global: {heads}")
 local = attention.local_head_mask(distances, grid_size, patch_size, fraction=0.6, blocks=(0, 1))
 print(f"local heads (at most 0.6 x uniform = {0.6 * uniform:.2f} px) in blocks 0-1:", int(local.sum()))
+assert local.sum() >= 1 and sorted_distances[:2, -1].min() > 0.9 * uniform, "blocks 0-1: local heads beside global ones"
+assert sorted_distances[2:, 0].min() > 0.6 * uniform, "no local head above block 1"
 
 # %% [markdown]
 # Each line of the left panel is one block, its heads sorted from the most local to the most global; the
@@ -298,6 +314,7 @@ subset_distance = attention.subset_distances(distances[0], subsets)
 print("subset (heads)  mean distance (px)  CKA with " + " / ".join(resnet_layers))
 for heads, distance, row in zip(subsets, subset_distance.tolist(), subset_cka.tolist(), strict=True):
     print(f"{str(heads):>14}  {distance:18.2f}  " + " / ".join(f"{c:.2f}" for c in row))
+assert (subset_cka[0] > subset_cka[-1] + 0.1).all(), "the most local heads resemble the ResNet's first layers most"
 
 # %%
 fig5 = widgets.head_subset_cka_view(vit, resnet, images, resnet_layers, distances, precomputed={(0, 2): subset_cka})
@@ -377,6 +394,9 @@ extents = {
     ]
 }
 print("\n".join(f"{title:>20}: " + "  ".join(f"{r:.1f}" for r in radii) for title, radii in extents.items()))
+resnet_radii, before, after = (torch.tensor(extents[t]) for t in ("ResNet", "ViT before residual", "ViT after residual"))
+assert (resnet_radii.diff() > -0.1).all() and resnet_radii[-1] > 3 * resnet_radii[0], "ResNet: grows gradually"
+assert (before > after + 1).all(), "ViT: attention sees far, the residual path keeps the centre patch dominant"
 
 # %% [markdown]
 # Pick any layer of either model to see its map in detail, with a profile through the centre row on a log
@@ -414,18 +434,11 @@ widgets.receptive_field_view(
 
 # %%
 if zoo.is_online():
-    big_vit, _ = zoo.load_timm("vit_base_patch16_224.augreg_in21k")
-    photos = torch.stack(list(data.sample_photos().values()))
-    mean = torch.tensor(big_vit.pretrained_cfg["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(big_vit.pretrained_cfg["std"]).view(1, 3, 1, 1)
-    big_patch, big_grid, _ = attention.model_patch_geometry(big_vit)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    big_distances = attention.mean_attention_distance_qk(big_vit.to(device), ((photos - mean) / std).to(device))
-    print("block means (px):", [round(v, 1) for v in big_distances.mean(1).tolist()])
     from IPython.display import display
 
-    display(figures.mean_distance_by_head(big_distances, attention.uniform_attention_distance(big_grid, big_patch),
-                                          title="ViT-B/16 (ImageNet-21k), mean attention distance"))
+    big = attention.paper_scale("vit_base_patch16_224.augreg_in21k")  # scikit-image's photos, on CUDA when there is one
+    print("block means (px):", [round(v, 1) for v in big["distances"].mean(1).tolist()])
+    display(figures.mean_distance_by_head(big["distances"], big["uniform"], title="ViT-B/16 (ImageNet-21k), mean attention distance"))
 else:
     print("offline: the paper-scale cell was skipped (it needs the ViT-B/16 weights from the Hugging Face hub)")
 
