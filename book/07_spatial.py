@@ -39,17 +39,32 @@
 # paper-scale ViT-B/32 when online.
 
 # %%
-# Colab / fresh machines: install the book's package when it is missing (pins nothing Colab already has).
+# Colab / fresh machines: install the book's package when it is missing. Upgrades nothing Colab already has;
+# SEELIKE_REPO (a git URL or a local clone) installs from another copy of the book.
 try:
     import seelike
 except ImportError:
-    import subprocess, sys
-    subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/seelike/seelike", "/content/seelike"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/seelike"], check=True)
-    sys.path.insert(0, "/content/seelike/src")
+    import importlib.metadata, os, subprocess, sys
+
+    def install(repo, clone):
+        source = repo if os.path.isdir(repo) else clone
+        steps = [] if os.path.isdir(source) else [["git", "clone", "-q", "--depth", "1", repo, source]]
+        for step in steps + [[sys.executable, "-m", "pip", "install", "-q", "-e", source]]:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode:
+                hint = f"Instead: clone {repo}, pip install -e the clone, restart, or set SEELIKE_REPO to it."
+                raise RuntimeError(f"{' '.join(step)} failed:\n{done.stderr[-2000:]}\n{hint}") from None
+        sys.path.insert(0, os.path.join(source, "src"))  # this kernel does not see the new install
+        names = [name for name in ("numpy", "torch", "matplotlib", "ipywidgets") if name in sys.modules]
+        if changed := [n for n in names if importlib.metadata.version(n) != sys.modules[n].__version__]:
+            print(f"pip changed {', '.join(changed)}, already loaded: restart the runtime, then run again.")
+
+    install(os.environ.get("SEELIKE_REPO", "https://github.com/seelike/seelike"), os.path.abspath("seelike"))
     import seelike
 
 # %%
+import copy
+
 import torch
 
 from seelike import activations, data, figures, localization, probes, skips, widgets, zoo
@@ -114,6 +129,9 @@ for label, result in located.items():
         f"{label:13s} grid {grid}x{grid}: positions peaking at their own patch {result['own_fraction']:.3f}"
         f" (interior positions only: {result['own_fraction_interior']:.3f})"
     )
+own = {label: result["own_fraction"] for label, result in located.items()}
+assert own["vit"] > own["vit-gap"] + 0.1 and own["vit-gap"] > own["resnet"] + 0.1, "vit keeps position best, then vit-gap"
+assert located["vit"]["own_fraction_interior"] > 0.95, "vit: (almost) every interior token peaks at its own patch"
 
 # %% [markdown]
 # The overview below tiles every token's map at that token's place: the big picture is the image cut into
@@ -199,6 +217,8 @@ for name, curve in vit_averages.items():
 print(f"resnet {'block':11s}", " ".join(f"{value:7.2f}" for value in resnet_average.tolist()))
 for name, curve in skip_vit.cosines().items():
     print(f"vit cos(z, f(z)) {name:14s}", " ".join(f"{value:7.2f}" for value in curve.tolist()))
+assert min(vit_averages["attention"].min(), vit_averages["mlp"].min()) > 3, "spatial tokens: the skip dominates every branch"
+assert (vit_averages["attention-cls"] < vit_averages["attention"]).all() and (vit_averages["mlp-cls"] < vit_averages["mlp"]).all(), "the CLS token depends more on its branches"
 
 # %% [markdown]
 # The heatmaps show the ratio for the first tokens (CLS on top) in every block; the right panel averages
@@ -312,6 +332,7 @@ for name in NOSKIP if noskip_models else ():
         between = float(matrix[: start + 1, end:].mean())
         summary += [f"{model} {float(matrix[start, end]):.3f} / {between:.3f}"]
     print(f"block {block} (CKA input-output / mean before x after):", ",  ".join(summary))
+    assert noskip_matrices[name][start, end] < noskip_matrices[BASELINE][start, end] - 0.1, "without skips the block is a boundary"
 
 # %% [markdown]
 # **What to look for.** `vit-short`'s heatmap has no boundary anywhere: consecutive block outputs have CKA
@@ -356,11 +377,14 @@ for name in NOSKIP if noskip_models else ():
 # %%
 def probes_of(name):
     settings = {"l2": PROBE_L2}
+    # In float64: a float32 forward pass rounds differently on another CPU, enough to flip a test image that
+    # sits on a probe's decision boundary.
+    model = copy.deepcopy(models[name]).double()
     return cached(
-        ("probe_layers", models[name], PROBE_TRAIN, PROBE_TEST.start, PROBE_TEST.stop, settings),
+        ("probe_layers", model, PROBE_TRAIN, PROBE_TEST.start, PROBE_TEST.stop, settings),
         lambda: probes.probe_layers(
-            models[name], train_images[PROBE_TRAIN], train_labels[PROBE_TRAIN],
-            test_images[PROBE_TEST], test_labels[PROBE_TEST], **settings,
+            model, train_images[PROBE_TRAIN].double(), train_labels[PROBE_TRAIN],
+            test_images[PROBE_TEST].double(), test_labels[PROBE_TEST], **settings,
         ),
     )
 
@@ -405,16 +429,10 @@ widgets.probe_explorer(probe_results, reference_grid=7)
 
 # %%
 if zoo.is_online():
-    import torch.nn.functional as F
     from IPython.display import display
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    big_vit, _ = zoo.load_timm("vit_base_patch32_224.augreg_in21k", device=device)
-    zoo.attach_normalizer(big_vit, mean=0.5, std=0.5)  # augreg models expect (x - 0.5) / 0.5 per channel
-    cifar_images, _ = data.cifar10("test")
-    photos = F.interpolate(cifar_images[:512], size=224, mode="bilinear", align_corners=False)
-    big = localization.localization(big_vit, photos, batch_size=128, progress=True)
-    big_skips = skips.skip_norm_ratio(big_vit, photos[:128], batch_size=32, progress=True)
+    big = localization.paper_scale("vit_base_patch32_224.augreg_in21k", progress=True)  # 512 CIFAR-10 test images
+    big_skips = skips.skip_norm_ratio(big["model"], big["images"][:128], batch_size=32, progress=True)
     print(
         f"ViT-B/32: positions peaking at their own patch {big['own_fraction']:.3f}"
         f" (interior: {big['own_fraction_interior']:.3f})"
