@@ -100,7 +100,7 @@ RESNET_ARCH = dict(
 MIXER_ARCH = dict(
     img_size=28, patch_size=4, in_chans=1, num_classes=10, num_blocks=6, embed_dim=128, mlp_ratio=(0.5, 2.0)
 )
-VIT_RECIPE = dict(epochs=8, lr=1e-3, weight_decay=0.05, warmup_epochs=0.5, label_smoothing=0.1, max_shift=2)
+VIT_RECIPE = dict(epochs=10, lr=1e-3, weight_decay=0.05, warmup_epochs=0.5, label_smoothing=0.1, max_shift=0)
 RESNET_RECIPE = dict(
     epochs=6, lr=1e-2, weight_decay=0.05, warmup_epochs=0.5, label_smoothing=0.1, max_shift=0
 )
