@@ -56,12 +56,16 @@ def test_reproduce_writes_the_verdict_table_from_claims(quick_figure, tmp_path, 
     from seelike import claims
 
     record = claims.not_attempted("C1", "1", "uniformity", "a test")
-    monkeypatch.setattr(claims, "evaluate", lambda scale="book", **_: [record], raising=False)
+    asked = []
+    monkeypatch.setattr(
+        claims, "evaluate", lambda scale="book", claims=None, **_: asked.append(claims) or [record]
+    )
     monkeypatch.setattr(claims, "markdown_table", lambda records: "| claim |\n|---|\n| C1 |", raising=False)
     assert cli.main(["reproduce", "--figures", "1", "--out", str(tmp_path)]) == 0
     table = json.loads((tmp_path / "verdicts.json").read_text())
     assert table["scale"] == "book" and table["claims"][0]["claim"] == "C1"
     assert "| C1 |" in (tmp_path / "verdicts.md").read_text()
+    assert asked == [["C1"]]  # only the claims of the figures drawn
 
 
 def test_reproduce_says_when_there_is_no_verdict_table(quick_figure, tmp_path, monkeypatch, capsys):

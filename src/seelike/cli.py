@@ -511,13 +511,13 @@ def claims_of(numbers: Sequence[int]) -> list[str]:
     return [claim for claim, (figure, _) in CLAIMS.items() if shown(figure) & set(numbers)]
 
 
-def verdict_table(scale: str, claims: Sequence[str] | None = None) -> tuple[list[dict[str, Any]], str] | None:
+def verdict_table(scale: str, which: Sequence[str] | None = None) -> tuple[list[dict[str, Any]], str] | None:
     """The verdict on each of the paper's claims, from `seelike.claims.evaluate`: the one place `reproduce`
     asks for it.
 
     Args:
         scale: "book" or "paper".
-        claims: claim ids to judge (default all).
+        which: claim ids to judge (default all).
 
     Returns:
         (one JSON-ready dict per claim, the Markdown table), or None while `seelike.claims` has no `evaluate`.
@@ -527,7 +527,7 @@ def verdict_table(scale: str, claims: Sequence[str] | None = None) -> tuple[list
     evaluate = getattr(claims, "evaluate", None)
     if evaluate is None:
         return None
-    records = evaluate(scale=scale, claims=claims)
+    records = evaluate(scale=scale, claims=which)
     return [record.to_dict() for record in records], claims.markdown_table(records)
 
 
