@@ -112,8 +112,8 @@ def test_families(zoo_models):
 
 def test_block_boundaries(zoo_models):
     names = A.layer_names(zoo_models["vit"])
-    assert A.block_boundaries(names) == [1, 7, 13, 19, 25, 31, 37]
-    assert A.block_boundaries(["stem", "layer1.0.act1", "layer1.0", "layer1.1"]) == [1, 3]
+    assert A.boundaries(names, "block") == [1, 7, 13, 19, 25, 31, 37]
+    assert A.boundaries(["stem", "layer1.0.act1", "layer1.0", "layer1.1"]) == [1, 3]
 
 
 # --------------------------------------------------------------------------------------------- values
@@ -187,7 +187,7 @@ def test_minibatches_from_loaders_fold_a_short_last_batch():
 
 def test_cka_matrix_within_model(zoo_models, images):
     vit = zoo_models["vit"]
-    matrix, names_a, names_b = A.cka_matrix(vit, None, images, batch_size=6, progress=False)
+    matrix, names_a, names_b = cka.cka_matrix(vit, None, images, batch_size=6, progress=False)
     assert names_a == names_b == A.layer_names(vit)
     assert matrix.shape == (38, 38) and matrix.dtype == torch.float64
     assert torch.equal(matrix, matrix.T)
@@ -201,7 +201,7 @@ def test_cka_matrix_within_model(zoo_models, images):
     picked = [names_a.index(n) for n in layers]
     assert torch.allclose(matrix[picked][:, picked], engine.compute(), atol=1e-6)
     # model_b=None with a different Y layer list: one forward, a rectangular matrix.
-    sub, _, ys = A.cka_matrix(vit, None, images, layers, ["stem", "norm"], batch_size=6, progress=False)
+    sub, _, ys = cka.cka_matrix(vit, None, images, layers, ["stem", "norm"], batch_size=6, progress=False)
     assert ys == ["stem", "norm"] and sub.shape == (3, 2)
     assert torch.allclose(sub, matrix[picked][:, [0, 37]], atol=1e-12)
 
@@ -209,7 +209,7 @@ def test_cka_matrix_within_model(zoo_models, images):
 def test_cka_matrix_two_models_and_loader(zoo_models, images):
     vit, resnet = zoo_models["vit"], zoo_models["resnet"]
     layers_a, layers_b = ["blocks.0", "blocks.4.resid1"], ["stem", "layer3.0.act1", "layer4.1"]
-    matrix, na, nb = A.cka_matrix(vit, resnet, images, layers_a, layers_b, batch_size=12, progress=False)
+    matrix, na, nb = cka.cka_matrix(vit, resnet, images, layers_a, layers_b, batch_size=12, progress=False)
     assert (na, nb, matrix.shape) == (layers_a, layers_b, (2, 3))
     va, vb = A.collect(vit, layers_a, images), A.collect(resnet, layers_b, images)
     for i, a in enumerate(layers_a):
@@ -217,21 +217,21 @@ def test_cka_matrix_two_models_and_loader(zoo_models, images):
             assert matrix[i, j].item() == pytest.approx(cka.linear_cka(va[a], vb[b]), abs=1e-6)
     # A loader whose last minibatch is too small (2 < 4) is folded: same as one minibatch of 12.
     loader = [(images[:10], None), (images[10:], None)]
-    folded, _, _ = A.cka_matrix(vit, resnet, loader, layers_a, layers_b, progress=False)
+    folded, _, _ = cka.cka_matrix(vit, resnet, loader, layers_a, layers_b, progress=False)
     assert torch.allclose(folded, matrix, atol=1e-9)
-    full, _, _ = A.cka_matrix(vit, resnet, images, progress=False)
+    full, _, _ = cka.cka_matrix(vit, resnet, images, progress=False)
     assert full.shape == (38, 17)
 
 
 def test_cka_matrix_errors_and_warnings(zoo_models, images):
     vit = zoo_models["vit"]
     with pytest.raises(ValueError, match="at least 4"):
-        A.cka_matrix(vit, None, images[:3], progress=False)
+        cka.cka_matrix(vit, None, images[:3], progress=False)
     with pytest.raises(KeyError, match="nonexistent"):
-        A.cka_matrix(vit, None, images, ["nonexistent"], progress=False)
+        cka.cka_matrix(vit, None, images, ["nonexistent"], progress=False)
     trained_mode = zoo.build("vit")  # fresh model in training mode
     with pytest.warns(UserWarning, match="training mode"):
-        A.cka_matrix(trained_mode, None, images, ["blocks.0"], progress=False)
+        cka.cka_matrix(trained_mode, None, images, ["blocks.0"], progress=False)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -239,8 +239,8 @@ def test_cka_matrix_across_devices(zoo_models, images):
     vit = zoo_models["vit"]
     on_gpu = zoo.build("resnet").eval().cuda()
     on_gpu.load_state_dict(zoo_models["resnet"].state_dict())
-    cpu, _, _ = A.cka_matrix(vit, zoo_models["resnet"], images, ["blocks.0"], ["layer1.0"], progress=False)
-    mixed, _, _ = A.cka_matrix(vit, on_gpu, images, ["blocks.0"], ["layer1.0"], progress=False)
+    cpu, _, _ = cka.cka_matrix(vit, zoo_models["resnet"], images, ["blocks.0"], ["layer1.0"], progress=False)
+    mixed, _, _ = cka.cka_matrix(vit, on_gpu, images, ["blocks.0"], ["layer1.0"], progress=False)
     assert torch.allclose(cpu, mixed, atol=1e-5)
 
 
@@ -250,3 +250,38 @@ def test_attention_helpers_keep_working(zoo_models, images):
     assert len(probabilities) == 6 and probabilities[0].shape == (2, heads, 50, 50)
     assert torch.allclose(probabilities[0].sum(-1), torch.ones(2, heads, 50))
     assert len(list(A.iterate_attention(zoo_models["vit"], images[:5], batch_size=2))) == 3
+
+
+def test_cka_matrix_shim_until_chapter_7_moves(zoo_models, images):
+    """`activations.cka_matrix` (a shim for the chapters) is `cka.cka_matrix`."""
+    vit = zoo_models["vit"]
+    shim, _, _ = A.cka_matrix(vit, None, images, ["blocks.0", "blocks.5"], progress=False)
+    direct, _, _ = cka.cka_matrix(vit, None, images, ["blocks.0", "blocks.5"], progress=False)
+    assert torch.equal(shim, direct)
+
+
+def test_capture_runs_several_models_stops_early_and_gives_input_gradients(zoo_models, images):
+    vit, resnet = zoo_models["vit"], zoo_models["resnet"]
+    seen: list[tuple[str, str]] = []
+    ran_after: list[str] = []
+    handle = vit.blocks[5].register_forward_hook(lambda *args: ran_after.append("blocks.5"))
+    try:
+        n = A.capture(
+            [vit, resnet], [["blocks.1"], ["layer1.0"]], images[:8],
+            [lambda name, a: seen.append(("vit", name)), lambda name, a: seen.append(("resnet", name))],
+            batch_size=4, progress=False, stop=True,
+        )  # fmt: skip
+    finally:
+        handle.remove()
+    assert n == 8 and seen == [("vit", "blocks.1"), ("resnet", "layer1.0")] * 2
+    assert ran_after == []  # stopped after blocks.1
+    gradients = []
+
+    def keep(name, activation):
+        gradients.append(activation)
+
+    A.capture(
+        vit, ["blocks.0"], images[:2], keep, progress=False, grad=True, stop=True,
+        on_batch_end=lambda i, x: gradients.append(torch.autograd.grad(gradients.pop().sum(), x)[0]),
+    )  # fmt: skip
+    assert gradients[0].shape == images[:2].shape and gradients[0].abs().sum() > 0

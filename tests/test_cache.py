@@ -171,3 +171,66 @@ def test_zoo_model_keys_are_stable_and_a_hit_skips_the_forward(tmp_path):
     for _ in range(2):
         cached(("logits", model, images), lambda: model(images).detach(), directory=tmp_path)
     assert counter.count == 1
+
+
+# --------------------------------------------------------------------------------------------- memoize
+
+
+def test_memoize_keys_on_every_bound_argument_with_defaults_applied(tmp_path):
+    calls = []
+
+    @cache.memoize(directory=tmp_path)
+    def measure(model, images, layers=("a",), *, batch_size=4, progress=False):
+        calls.append(1)
+        return images.sum() * batch_size
+
+    model, images = torch.nn.Linear(2, 2), torch.ones(3)
+    first = measure(model, images)
+    assert measure(model, images, ("a",), batch_size=4) == first and len(calls) == 1  # defaults applied
+    assert measure(model, images, progress=True) == first and len(calls) == 1  # progress is not keyed
+    other = torch.nn.Linear(2, 2)
+    for changed in (
+        dict(model=other),
+        dict(images=torch.ones(4)),
+        dict(layers=("b",)),
+        dict(batch_size=5),
+    ):
+        before = len(calls)
+        measure(**{"model": model, "images": images, **changed})
+        assert len(calls) == before + 1, f"changing {list(changed)} must miss"
+    assert measure.key(model, images) == measure.key(model=model, images=images, layers=("a",))
+    assert measure.uncached(model, images) == first
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["model", "images", "patch_size", "batch_size", "num_prefix_tokens", "renormalize", "method"],
+)
+def test_changing_each_argument_of_a_cached_measure_misses(name):
+    """Every argument of `attention.dataset_mean_attention_distance` is part of its key (progress is not)."""
+    from seelike import attention, zoo
+
+    model = zoo.build("vit").eval()
+    arguments = dict(
+        model=model, images=torch.rand(4, 1, 28, 28), patch_size=4, batch_size=250, num_prefix_tokens=None,
+        renormalize=True, progress=False, method="probabilities",
+    )  # fmt: skip
+    changed = dict(
+        model=zoo.build("vit", seed=1).eval(), images=torch.rand(4, 1, 28, 28), patch_size=5, batch_size=2,
+        num_prefix_tokens=1, renormalize=False, method="qk",
+    )  # fmt: skip
+    key = attention.dataset_mean_attention_distance.key
+    assert key(**arguments) == key(**{**arguments, "progress": True})
+    assert key(**arguments) != key(**{**arguments, name: changed[name]})
+
+
+def test_the_chapter_6_head_subset_key_includes_block_and_batch_size():
+    """The old hand-built key of chapter 6 left out `block` and `batch_size`: the memoized measure cannot."""
+    from seelike import attention
+
+    key = attention.head_subset_cka.key
+    vit, resnet, images = torch.nn.Linear(1, 1), torch.nn.Linear(1, 2), torch.ones(4)
+    base = key(vit, resnet, images, [(0, 1)], ["act1"])
+    assert base == key(vit, resnet, images, [(0, 1)], ["act1"], block=0, batch_size=256)
+    assert base != key(vit, resnet, images, [(0, 1)], ["act1"], block=1)
+    assert base != key(vit, resnet, images, [(0, 1)], ["act1"], batch_size=250)

@@ -1,4 +1,4 @@
-"""Chapter 5: seelike.structure (cached CKA, uniformity, stages, best matches) and its figures."""
+"""seelike.comparisons (reading CKA matrices: uniformity, stages, best matches), cka.model_cka and figures."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from seelike import activations, structure, zoo
+from seelike import activations, cka, comparisons, zoo
 from seelike import figures as F
 
 
@@ -30,10 +30,10 @@ def images(n: int = 16) -> torch.Tensor:
 def test_stage_boundaries_of_the_zoo_resnet_and_other_namings(small_models):
     vit, resnet = small_models
     names = activations.layer_names(resnet)
-    boundaries = structure.stage_boundaries(names)
+    boundaries = activations.boundaries(names, "stage")
     assert boundaries == [5, 9, 13]
     assert [names[b].split(".")[0] for b in boundaries] == ["layer2", "layer3", "layer4"]
-    assert structure.stage_boundaries(activations.layer_names(vit)) == []
+    assert activations.boundaries(activations.layer_names(vit), "stage") == []
     v2 = [
         "stem",
         "stages.0.blocks.0.norm2",
@@ -42,18 +42,18 @@ def test_stage_boundaries_of_the_zoo_resnet_and_other_namings(small_models):
         "stages.1.blocks.0",
         "norm",
     ]
-    assert structure.stage_boundaries(v2) == [3]
-    assert structure.stage_of("layer3.1.act1") == "layer3" and structure.stage_of("stem") == "stem"
+    assert activations.boundaries(v2, "stage") == [3]
+    assert activations.stage_of("layer3.1.act1") == "layer3" and activations.stage_of("stem") == "stem"
 
 
 def test_layer_families(small_models):
     vit, resnet = small_models
-    assert structure.layers_for(vit, "mlp") == [f"blocks.{i}.mlp.act" for i in range(6)]
-    assert structure.layers_for(resnet, "mlp") == activations.layer_names(resnet, "inner")
-    assert structure.layers_for(resnet, "norms") == activations.layer_names(resnet, "blocks")
-    assert len(structure.layers_for(vit, "all")) == 38
+    assert activations.layers_for(vit, "mlp") == [f"blocks.{i}.mlp.act" for i in range(6)]
+    assert activations.layers_for(resnet, "mlp") == activations.layer_names(resnet, "inner")
+    assert activations.layers_for(resnet, "norms") == activations.layer_names(resnet, "blocks")
+    assert len(activations.layers_for(vit, "all")) == 38
     with pytest.raises(ValueError, match="family"):
-        structure.layers_for(vit, "heads")
+        activations.layers_for(vit, "heads")
 
 
 # --------------------------------------------------------------------------------------------- measures
@@ -62,22 +62,22 @@ def test_layer_families(small_models):
 def test_mean_off_diagonal_closed_form_and_errors():
     a = 0.3
     matrix = (1 - a) * torch.eye(5, dtype=torch.float64) + a
-    assert structure.mean_off_diagonal(matrix) == pytest.approx(a, abs=1e-15)
+    assert comparisons.mean_off_diagonal(matrix) == pytest.approx(a, abs=1e-15)
     with pytest.raises(ValueError, match="square"):
-        structure.mean_off_diagonal(torch.ones(2, 3))
+        comparisons.mean_off_diagonal(torch.ones(2, 3))
     with pytest.raises(ValueError, match="NaN"):
-        structure.mean_off_diagonal(torch.tensor([[1.0, float("nan")], [0.0, 1.0]]))
+        comparisons.mean_off_diagonal(torch.tensor([[1.0, float("nan")], [0.0, 1.0]]))
 
 
 def test_best_matches_and_relative_depth():
     matrix = torch.tensor([[0.1, 0.9, 0.2], [0.8, 0.1, 0.3]])
-    assert structure.best_matches(matrix, dim=0).tolist() == [1, 0, 1]
-    assert structure.best_matches(matrix, dim=1).tolist() == [1, 0]
+    assert comparisons.best_matches(matrix, dim=0).tolist() == [1, 0, 1]
+    assert comparisons.best_matches(matrix, dim=1).tolist() == [1, 0]
     torch.testing.assert_close(
-        structure.relative_depth([0, 2, 4], 5), torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+        activations.relative_depth([0, 2, 4], 5), torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
     )
     with pytest.raises(ValueError, match="dim"):
-        structure.best_matches(matrix, dim=2)
+        comparisons.best_matches(matrix, dim=2)
 
 
 def test_correspondence_counts_with_exact_boundaries():
@@ -95,7 +95,7 @@ def test_correspondence_counts_with_exact_boundaries():
     matrix = torch.full((13, 8), 0.1, dtype=torch.float64)
     for j, i in enumerate(best):
         matrix[i, j] = 0.5 + 0.01 * j
-    summary = structure.correspondence(matrix, [f"v{i}" for i in range(13)], [f"r{j}" for j in range(8)])
+    summary = comparisons.correspondence(matrix, [f"v{i}" for i in range(13)], [f"r{j}" for j in range(8)])
     assert summary["best_vit_index"].tolist() == best
     assert summary["lower_half_in_lowest_quarter"] == 0.75
     # upper half: 3 (≤ 1/4: no), 7 (7/12 = 1/4 + 1/3: yes), 8 (no), 12 (no)
@@ -104,7 +104,7 @@ def test_correspondence_counts_with_exact_boundaries():
     assert summary["lower_vit_max_cka"] == pytest.approx(0.56)  # row 8 = depth 2/3 is not in the top third
     assert summary["lower_half_median_depth"] == pytest.approx(np.median([0, 3, 1, 4]) / 12)
     with pytest.raises(ValueError, match="names"):
-        structure.correspondence(matrix, ["v"], ["r"])
+        comparisons.correspondence(matrix, ["v"], ["r"])
 
 
 def test_model_cka_is_cached_and_equals_the_engine(small_models, tmp_path):
@@ -116,9 +116,9 @@ def test_model_cka_is_cached_and_equals_the_engine(small_models, tmp_path):
     ]
     try:
         layers_a, layers_b = ["blocks.0", "blocks.5"], ["layer1.0", "layer4.1"]
-        first = structure.model_cka(vit, resnet, images(), layers_a, layers_b, batch_size=8)
+        first = cka.model_cka(vit, resnet, images(), layers_a, layers_b, batch_size=8)
         assert forwards == {"vit": 2, "resnet": 2}  # 16 images in minibatches of 8
-        second = structure.model_cka(vit, resnet, images(), layers_a, layers_b, batch_size=8)
+        second = cka.model_cka(vit, resnet, images(), layers_a, layers_b, batch_size=8)
         assert forwards == {"vit": 2, "resnet": 2}, "a cached comparison must not run the models"
         torch.testing.assert_close(first[0], second[0], rtol=0, atol=0)
         assert first[1:] == second[1:] == (layers_a, layers_b)
@@ -126,11 +126,9 @@ def test_model_cka_is_cached_and_equals_the_engine(small_models, tmp_path):
             vit, resnet, images(), layers_a, layers_b, batch_size=8, progress=False
         )
         torch.testing.assert_close(first[0], direct[0], rtol=0, atol=0)
-        structure.model_cka(
-            vit, resnet, images(), layers_a, layers_b, batch_size=4
-        )  # new setting: recomputed
+        cka.model_cka(vit, resnet, images(), layers_a, layers_b, batch_size=4)  # new setting: recomputed
         assert forwards == {"vit": 8, "resnet": 8}
-        structure.model_cka(vit, resnet, images(), layers_a, layers_b, batch_size=8, use_cache=False)
+        cka.model_cka(vit, resnet, images(), layers_a, layers_b, batch_size=8, use_cache=False)
         assert forwards == {"vit": 10, "resnet": 10}
     finally:
         for handle in handles:
@@ -139,7 +137,7 @@ def test_model_cka_is_cached_and_equals_the_engine(small_models, tmp_path):
 
 def test_model_cka_within_one_model_is_symmetric_with_unit_diagonal(small_models):
     vit, _ = small_models
-    matrix, names_a, names_b = structure.model_cka(
+    matrix, names_a, names_b = cka.model_cka(
         vit, None, images(), ["blocks.0", "blocks.2", "norm"], batch_size=8
     )
     assert names_a == names_b == ["blocks.0", "blocks.2", "norm"]
@@ -178,7 +176,7 @@ def test_within_model_heatmaps_mark_resnet_stages_only(small_models):
 def test_cross_model_heatmap_draws_the_best_match_path():
     names_x, names_y = [f"blocks.{i}" for i in range(5)], ["stem", "layer1.0", "layer2.0", "layer3.0"]
     matrix = torch.rand(5, 4, generator=torch.Generator().manual_seed(0))
-    matches = structure.best_matches(matrix, dim=0)
+    matches = comparisons.best_matches(matrix, dim=0)
     figure = F.cross_model_heatmap(matrix, names_x, names_y, matches)
     ax = figure.axes[0]
     path = [line for line in ax.lines if line.get_marker() == "o"]
@@ -198,7 +196,7 @@ def test_best_match_path_along_x_and_correspondence_plot():
     with pytest.raises(ValueError, match="along"):
         F.best_match_path(ax, [0], along="z")
     matrix = torch.rand(9, 6, generator=torch.Generator().manual_seed(1))
-    summary = structure.correspondence(matrix, [str(i) for i in range(9)], [str(j) for j in range(6)])
+    summary = comparisons.correspondence(matrix, [str(i) for i in range(9)], [str(j) for j in range(6)])
     figure = F.correspondence_plot(summary)
     line = figure.axes[0].lines[0]
     np.testing.assert_allclose(line.get_ydata(), summary["best_vit_depth"].numpy())
@@ -206,7 +204,7 @@ def test_best_match_path_along_x_and_correspondence_plot():
 
 
 def test_paper_scale_model_resizes_and_normalises_its_input_offline():
-    model = structure.paper_scale_model("vit_tiny_patch16_224", pretrained=False)
+    model = zoo.paper_scale_model("vit_tiny_patch16_224", pretrained=False)
     assert not model.training and activations.architecture(model) == "vit"
     (hook,) = model.patch_embed._forward_pre_hooks.values()
     mean = torch.tensor(model.pretrained_cfg["mean"]).view(1, 3, 1, 1)
@@ -223,11 +221,11 @@ def test_paper_scale_model_resizes_and_normalises_its_input_offline():
 
 def test_submatrix_selects_by_name():
     matrix = torch.arange(12.0).reshape(3, 4)
-    out = structure.submatrix(matrix, ["a", "b", "c"], ["w", "x", "y", "z"], ["c", "a"], ["x", "z"])
+    out = comparisons.submatrix(matrix, ["a", "b", "c"], ["w", "x", "y", "z"], ["c", "a"], ["x", "z"])
     torch.testing.assert_close(out, torch.tensor([[9.0, 11.0], [1.0, 3.0]]))
     square = torch.arange(9.0).reshape(3, 3)
     torch.testing.assert_close(
-        structure.submatrix(square, "abc", "abc", ["b", "c"]), torch.tensor([[4.0, 5.0], [7.0, 8.0]])
+        comparisons.submatrix(square, "abc", "abc", ["b", "c"]), torch.tensor([[4.0, 5.0], [7.0, 8.0]])
     )
     with pytest.raises(KeyError, match="'q'"):
-        structure.submatrix(matrix, ["a", "b", "c"], ["w", "x", "y", "z"], ["q"], ["w"])
+        comparisons.submatrix(matrix, ["a", "b", "c"], ["w", "x", "y", "z"], ["q"], ["w"])

@@ -1,11 +1,12 @@
-"""Gradient norms of deep plain vs residual networks, the tiny trainer, and ResNet residual-stream norms."""
+"""Gradient norms of deep plain vs residual networks and the tiny trainer (ResNet residual-stream norms:
+tests/test_skips.py)."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from seelike import gradients, zoo
+from seelike import gradients
 from seelike.gradients import DeepMLP
 
 
@@ -118,48 +119,3 @@ def test_training_runs_record_both_architectures(batch):
     for run in runs.values():
         assert run["step"] == [5, 10, 15, 20]
         assert all(np.isfinite(run["loss"]))
-
-
-def test_timm_resnet_blocks_start_as_identities(fashion_test):
-    """timm zero-initialises the last BatchNorm of every branch: f(x) = 0, the ratio is infinite."""
-    result = gradients.residual_branch_norms(zoo.build("resnet").eval(), fashion_test[0][:8])
-    assert np.all(result["branch"] == 0) and np.all(result["skip"] > 0)
-    assert np.all(np.isinf(result["ratio"]))
-
-
-def test_residual_branch_norms_match_a_manual_block_computation(fashion_test):
-    model = zoo.build("resnet").eval()
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():  # a non-trivial network: random BatchNorm scales and statistics
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.weight.data = torch.rand(module.num_features, generator=generator) + 0.5
-            module.running_mean = torch.randn(module.num_features, generator=generator) * 0.1
-    images = fashion_test[0][:32]
-    result = gradients.residual_branch_norms(model, images, batch_size=16)
-    assert result["blocks"] == [f"layer{s}.{b}" for s in range(1, 5) for b in range(2)]
-    captured = {}
-    block = model.layer2[0]  # changes shape: the skip is the 1x1 projection
-    handle = block.register_forward_pre_hook(lambda module, args: captured.setdefault("x", args[0]))
-    with torch.no_grad():
-        model(images)
-        handle.remove()
-        x = captured["x"]
-        branch = block.bn2(block.conv2(block.act1(block.bn1(block.conv1(x)))))
-        skip = block.downsample(x)
-    index = result["blocks"].index("layer2.0")
-    assert result["skip"][index] == pytest.approx(skip.double().norm(dim=1).mean().item(), rel=1e-5)
-    assert result["branch"][index] == pytest.approx(branch.double().norm(dim=1).mean().item(), rel=1e-5)
-    np.testing.assert_allclose(result["ratio"], result["skip"] / result["branch"])
-
-
-def test_residual_branch_norms_refuse_a_plain_network(fashion_test):
-    with pytest.raises(ValueError, match="no skip connection"):
-        gradients.residual_branch_norms(zoo.build("plainnet").eval(), fashion_test[0][:4])
-
-
-def test_trained_resnet_branches_are_switched_on(fashion_test):
-    """After training no branch is zero any more: every ratio is finite (skipped until resnet is trained)."""
-    if "resnet" not in zoo.read_manifest()["models"]:
-        pytest.skip("zoo resnet not trained yet: python -m seelike.train resnet")
-    result = gradients.residual_branch_norms(zoo.load("resnet"), fashion_test[0][:64])
-    assert np.all(result["branch"] > 0) and np.all(np.isfinite(result["ratio"]))

@@ -11,7 +11,18 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from seelike import attention, cka, figures, localization, patches, scale, skips, structure
+from seelike import (
+    activations,
+    attention,
+    cka,
+    comparisons,
+    figures,
+    localization,
+    patches,
+    probes,
+    skips,
+    zoo,
+)
 from seelike.widgets import LiveFigure
 from seelike.widgets import basics as basic_views
 
@@ -51,7 +62,7 @@ def test_chapter3_filters_and_position_embeddings():
 
 
 def test_chapter5_cka_layers_are_the_papers():
-    result = structure.paper_scale(
+    result = comparisons.paper_scale(
         stand_ins(4, 32), family="all", pretrained=False, device="cpu", batch_size=4, use_cache=False,
         progress=False,
     )  # fmt: skip
@@ -80,8 +91,8 @@ def test_chapter5_cka_layers_are_the_papers():
 
 
 def test_chapter5_cpu_default_is_block_outputs():
-    vit = structure.paper_scale_model(VIT_B16, pretrained=False)
-    assert structure.layers_for(vit, "blocks") == [f"blocks.{block}" for block in range(12)]
+    vit = zoo.paper_scale_model(VIT_B16, pretrained=False)
+    assert activations.layers_for(vit, "blocks") == [f"blocks.{block}" for block in range(12)]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -121,11 +132,11 @@ def test_chapter7_localization_and_skip_ratios():
 
 def test_chapter8_probes_by_depth():
     labels = torch.arange(10)
-    results = scale.paper_scale(
+    results = probes.paper_scale(
         (stand_ins(10, 32, seed=1), labels), (stand_ins(5, 32, seed=2), labels[:5]),
         pretrained=False, device="cpu", batch_size=10, progress=False,
     )  # fmt: skip
-    assert list(results) == list(scale.PAPER_PROBE_MODELS)
+    assert list(results) == list(probes.PAPER_PROBE_MODELS)
     for result in results.values():
         assert result["layers"] == [f"blocks.{block}" for block in range(12)]
         assert result["cls"].shape == (12,) and ((0 <= result["cls"]) & (result["cls"] <= 1)).all()
@@ -162,7 +173,7 @@ def test_cuda_paths_use_the_kernel_and_ieee_grams(monkeypatch):
             yield
 
     monkeypatch.setattr(cka, "_ieee_float32_matmul", recording)
-    structure.paper_scale(
+    comparisons.paper_scale(
         stand_ins(8, 32), family="blocks", pretrained=False, device="cuda", batch_size=8, use_cache=False,
         progress=False,
     )  # fmt: skip

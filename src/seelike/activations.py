@@ -2,10 +2,13 @@
 
 - `layer_names(model, family)`: stable names of the representations compared by every measure (table
   below), `resolve_layers` / `model_layers` for the hooked module behind each name.
-- `capture(model, layers, images, consumer)`: forward hooks hand each minibatch's activations to a consumer
-  (e.g. a Gram-matrix reduction) so nothing is stored; `collect` stores them when that is wanted.
-- `cka_matrix`: end-to-end minibatch CKA between two models' layers (implemented in `seelike.cka`).
-- `attention_probabilities` / `iterate_attention`: softmax attention maps per block.
+- `capture(model, layers, images, consumer)`: THE loop that runs a model for a measure (minibatches, device,
+  minimum batch, eval-mode check, hooks, progress): forward hooks hand each minibatch's activations to a
+  consumer (e.g. a Gram-matrix reduction) so nothing is stored; `collect` stores them when that is wanted.
+  Every measure module (cka, attention, receptive_field, skips, localization, probes) runs models through it.
+- `boundaries(names, level)`: where blocks or ResNet stages start in a list of layer names; `layers_for`:
+  the families that comparisons offer (`FAMILY_CHOICES`).
+- `attention_probabilities` / `iterate_attention`: softmax attention maps per block (through `capture`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,19 +29,26 @@ __all__ = [
     "FAMILIES",
     "Layer",
     "architecture",
+    "attention_layers",
     "attention_modules",
     "attention_probabilities",
-    "block_boundaries",
+    "FAMILY_CHOICES",
+    "block_depth",
+    "boundaries",
     "capture",
-    "cka_matrix",
     "collect",
+    "explicit_attention",
     "iterate_attention",
     "layer_hooks",
     "layer_names",
     "minibatches",
     "model_device",
     "model_layers",
+    "layers_for",
+    "relative_depth",
     "resolve_layers",
+    "stage_of",
+    "warn_if_training",
 ]
 
 
@@ -46,12 +57,36 @@ def attention_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if hasattr(m, "fused_attn") and hasattr(m, "attn_drop")]
 
 
-@torch.inference_mode()
-def attention_probabilities(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
-    """Attention probabilities of every attention layer for one batch.
+@contextlib.contextmanager
+def explicit_attention(model: nn.Module) -> Iterator[None]:
+    """Switch every timm attention layer of `model` to the explicit softmax inside the block (restored after).
 
-    Fused attention is switched off for the call (and restored), so timm computes the softmax explicitly
-    and hands it to `attn_drop`, where a forward hook reads it. Nothing in timm is edited.
+    With fused attention off, timm computes the attention probabilities and hands them to `attn_drop`, where
+    a forward hook can read them (`attention_layers`). Nothing in timm is edited.
+    """
+    modules = attention_modules(model)
+    fused = [m.fused_attn for _, m in modules]
+    try:
+        for _, module in modules:
+            module.fused_attn = False
+        yield
+    finally:
+        for (_, module), was_fused in zip(modules, fused, strict=True):
+            module.fused_attn = was_fused
+
+
+def attention_layers(model: nn.Module) -> list[Layer]:
+    """One `Layer` per timm attention module whose output is its attention probabilities (B, heads, T, T):
+    the output of its `attn_drop`, read inside `explicit_attention`. Named "<attention path>.probabilities".
+    """
+    modules = attention_modules(model)
+    if not modules:
+        raise ValueError(f"{type(model).__name__} has no timm attention layers")
+    return [Layer(f"{name}.probabilities", f"{name}.attn_drop", kind="attn") for name, _ in modules]
+
+
+def attention_probabilities(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    """Attention probabilities of every attention layer for one batch (through `capture`).
 
     Args:
         model: a timm model with attention (ViT, DeiT, ...).
@@ -60,32 +95,21 @@ def attention_probabilities(model: nn.Module, images: torch.Tensor) -> list[torc
     Returns:
         one tensor (B, heads, T, T) per attention layer, rows summing to 1.
     """
-    modules = attention_modules(model)
-    if not modules:
-        raise ValueError(f"{type(model).__name__} has no timm attention layers")
-    captured: list[torch.Tensor] = []
-    fused = [m.fused_attn for _, m in modules]
-    handles = [
-        m.attn_drop.register_forward_hook(lambda mod, inp, out: captured.append(out)) for _, m in modules
-    ]
-    try:
-        for _, module in modules:
-            module.fused_attn = False
-        model(images)
-    finally:
-        for handle in handles:
-            handle.remove()
-        for (_, module), was_fused in zip(modules, fused, strict=True):
-            module.fused_attn = was_fused
-    return captured
+    layers = attention_layers(model)
+    captured: dict[str, torch.Tensor] = {}
+    capture(
+        model, layers, images, lambda name, attn: captured.__setitem__(name, attn),
+        batch_size=max(1, len(images)), progress=False, context=explicit_attention,
+    )  # fmt: skip
+    return [captured[layer.name] for layer in layers]
 
 
 def iterate_attention(
     model: nn.Module, images: torch.Tensor, batch_size: int = 250
 ) -> Iterator[list[torch.Tensor]]:
-    """`attention_probabilities` for consecutive batches of `images`."""
-    for start in range(0, len(images), batch_size):
-        yield attention_probabilities(model, images[start : start + batch_size])
+    """`attention_probabilities` for each minibatch of `images` (see `minibatches`)."""
+    for batch in minibatches(images, batch_size):
+        yield attention_probabilities(model, batch)
 
 
 # ============================================================================================ named layers
@@ -289,24 +313,108 @@ def resolve_layers(model: nn.Module, names: Sequence[str]) -> list[Layer]:
     return resolved
 
 
-def block_boundaries(names: Sequence[str]) -> list[int]:
-    """Positions in `names` where a new block or residual unit starts (for heatmap grid lines).
+# Layer families offered for comparisons (name shown → `layer_names` family per architecture). ResNets have
+# no norm layers of their own kind and no MLP: their inner conv activations play the MLP hidden layer's role
+# (the hidden representation of a residual branch); for "norms" they fall back to block outputs.
+FAMILY_CHOICES: dict[str, dict[str, str | tuple[str, ...]]] = {
+    "all": {"vit": "all", "mixer": "all", "resnet": "all", "resnetv2": "all"},
+    "blocks": {"vit": "blocks", "mixer": "blocks", "resnet": "blocks", "resnetv2": "blocks"},
+    "norms": {"vit": "norms", "mixer": "norms", "resnet": "blocks", "resnetv2": "blocks"},
+    "mlp": {"vit": "mlp", "mixer": "mlp", "resnet": "inner", "resnetv2": "inner"},
+}
 
-    A name's block is its "blocks.i" / "layerS.U" / "stages.S.blocks.U" prefix; names without one (stem,
-    final norms) count as their own group.
+
+def layers_for(model: nn.Module, family: str = "all") -> list[str]:
+    """The model's layer names for one of the comparable families (see `FAMILY_CHOICES`).
+
+    Args:
+        model: a timm ViT, MLP-Mixer, ResNet or ResNetV2.
+        family: "all", "blocks" (block / residual-unit outputs), "norms" or "mlp" (MLP hidden activations;
+            a ResNet's inner conv activations).
+
+    Returns:
+        layer names in forward order.
     """
-    keys = []
-    for name in names:
-        parts = name.split(".")
-        if parts[0] == "blocks" and len(parts) > 1:
-            keys.append(".".join(parts[:2]))
-        elif parts[0].startswith("layer") and len(parts) > 1:
-            keys.append(".".join(parts[:2]))
-        elif parts[0] == "stages" and len(parts) > 3:
-            keys.append(".".join(parts[:4]))
-        else:
-            keys.append(name)
-    return [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]]
+    if family not in FAMILY_CHOICES:
+        raise ValueError(f"family must be one of {list(FAMILY_CHOICES)}, got {family!r}")
+    return layer_names(model, FAMILY_CHOICES[family][architecture(model)])
+
+
+_STAGE_PATTERNS = (re.compile(r"^(layer\d+)\."), re.compile(r"^(stages\.\d+)\."))
+_BLOCK_PATTERNS = (
+    re.compile(r"^(blocks\.[^.]+)"),
+    re.compile(r"^(layer\d+\.[^.]+)"),
+    re.compile(r"^(stages\.[^.]+\.[^.]+\.[^.]+)"),
+)
+LEVELS = ("block", "stage")
+
+
+def _group(name: str, level: str) -> str | None:
+    """The block ("blocks.3", "layer2.1", "stages.1.blocks.0") or stage ("layer2", "stages.1") of a layer
+    name; None for a name outside every block / stage (stem, final norm)."""
+    for pattern in _STAGE_PATTERNS if level == "stage" else _BLOCK_PATTERNS:
+        match = pattern.match(name)
+        if match:
+            return match.group(1)
+    return None
+
+
+def stage_of(name: str) -> str:
+    """The stage a ResNet layer belongs to ("layer2" for "layer2.1.act1", "stages.1" for ResNetV2), or the
+    name itself for layers outside the stages (stem, final norm)."""
+    return _group(name, "stage") or name
+
+
+def boundaries(names: Sequence[str], level: str = "block") -> list[int]:
+    """Positions in `names` where a new block (residual unit) or a new ResNet stage starts.
+
+    Args:
+        names: layer names in forward order, e.g. from `layer_names(model)`.
+        level: "block": a name's block is its "blocks.i" / "layerS.U" / "stages.S.blocks.U" prefix, and names
+            outside blocks (stem, final norms) count as their own group (heatmap grid lines); "stage": a
+            ResNet stage ("layerS", "stages.S": the resolution halves, channels double), and a stem or final
+            layer that borders a stage adds no boundary of its own.
+
+    Returns:
+        indices i such that names[i] starts a group different from the previous group's.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    result, last = [], None
+    for index, name in enumerate(names):
+        key = _group(name, level)
+        if key is None:
+            if level == "stage":
+                continue
+            key = name
+        if last is not None and key != last:
+            result.append(index)
+        last = key
+    return result
+
+
+def relative_depth(indices: torch.Tensor | Sequence[int], n_layers: int) -> torch.Tensor:
+    """Layer positions as fractions of depth, the one convention of seelike: position i of a list of n
+    representations, from the first (0) to the last (1), is i / (n − 1) (float64).
+
+    A list of block outputs has the input before it: `block_depth(L)` places block i at (i + 1) / L.
+    """
+    if n_layers < 2:
+        raise ValueError(f"need at least 2 layers, got {n_layers}")
+    return torch.as_tensor(indices, dtype=torch.float64) / (n_layers - 1)
+
+
+def block_depth(n_blocks: int) -> torch.Tensor:
+    """`relative_depth` of L block outputs counted from the input (depth 0): block i → (i + 1) / L.
+
+    The last block sits at 1 for every model, so curves of models with 6 and with 8 blocks share an axis.
+
+    Returns:
+        (L,) float64 in (0, 1].
+    """
+    if n_blocks < 1:
+        raise ValueError(f"need at least one layer, got {n_blocks}")
+    return relative_depth(torch.arange(1, n_blocks + 1), n_blocks + 1)
 
 
 # ============================================================================================ capture
@@ -428,54 +536,110 @@ def _count(images_or_loader, batch_size: int) -> int | None:
         return None
 
 
-def _warn_if_training(model: nn.Module) -> None:
+def warn_if_training(model: nn.Module, stacklevel: int = 3) -> None:
+    """Warn when `model` is in training mode (dropout, batch statistics): measures want eval mode."""
     if model.training:
         warnings.warn(
             f"{type(model).__name__} is in training mode (dropout, batch statistics): call .eval() first",
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 
+class _StopForward(Exception):
+    """Raised inside a hook once every wanted layer of the model has run (`capture(..., stop=True)`)."""
+
+
 def capture(
-    model: nn.Module,
-    layers: Sequence[str],
+    model: nn.Module | Sequence[nn.Module],
+    layers: Sequence[str | Layer] | Sequence[Sequence[str | Layer]],
     images_or_loader,
-    consumer: Callable[[str, torch.Tensor], None],
+    consumer: Callable[[str, torch.Tensor], None] | Sequence[Callable[[str, torch.Tensor], None]],
     *,
     batch_size: int = 256,
     progress: bool = True,
     on_batch_end: Callable[[int, torch.Tensor], None] | None = None,
     min_batch: int = 1,
+    desc: str = "capture",
+    grad: bool = False,
+    stop: bool = False,
+    context: Callable[[nn.Module], contextlib.AbstractContextManager] | None = None,
 ) -> int:
     """Run `model` over all images and hand every named layer's activations to `consumer`, batch by batch.
 
-    Nothing is stored: `consumer(name, activation)` is called inside the forward hook, as soon as the layer
-    has run, with the live (n, ...) tensor of the current minibatch (clone it to keep it). Runs under
-    `torch.inference_mode()`; images are moved to the model's device.
+    THE loop of seelike that runs a model for a measure: minibatches (`minibatches`), device, eval-mode
+    check, hooks (`layer_hooks`), progress bar. Nothing is stored: `consumer(name, activation)` is called
+    inside the forward hook, as soon as the layer has run, with the live (n, ...) tensor of the current
+    minibatch (clone it to keep it). Runs under `torch.inference_mode()` unless `grad`; images are moved to
+    each model's device.
 
     Args:
-        model: the network (put it in eval mode first).
-        layers: layer names (`layer_names`) or module paths.
+        model: the network (put it in eval mode first), or a sequence of networks that each see every
+            minibatch in turn (e.g. the two sides of a CKA comparison); then `layers` and `consumer` hold one
+            entry per model.
+        layers: layer names (`layer_names`), module paths or `Layer`s (a `Layer` may hook a module's input).
         images_or_loader: (N, C, H, W) tensor or an iterable of minibatches (see `minibatches`).
         consumer: called as consumer(layer name, activation) for every layer and minibatch.
         batch_size: the largest minibatch for tensor input.
         progress: tqdm progress bar over minibatches.
-        on_batch_end: called as on_batch_end(batch index, images) after each minibatch's forward pass.
+        on_batch_end: called as on_batch_end(batch index, images) after each minibatch's forward passes
+            (images on the last model's device; with `grad`, the leaf tensor the gradients refer to).
         min_batch: the smallest minibatch (a smaller last one is merged into the previous one).
+        desc: the progress bar's label.
+        grad: run with autograd on and hand the hooks activations that depend on a fresh leaf copy of the
+            images (`requires_grad=True`), e.g. for input gradients in `on_batch_end`.
+        stop: end each forward pass as soon as every wanted layer of the model has run.
+        context: context(model) → a context manager entered around the whole loop for each model (e.g.
+            explicit attention so that the softmax is computed, see `explicit_attention`).
 
     Returns:
         the number of images processed.
     """
-    _warn_if_training(model)
-    device = model_device(model)
+    if isinstance(model, nn.Module):
+        models, layer_sets, consumers = [model], [layers], [consumer]
+    else:
+        models, layer_sets, consumers = list(model), list(layers), list(consumer)
+        if not (len(models) == len(layer_sets) == len(consumers)) or not models:
+            raise ValueError("with several models, give one layer list and one consumer per model")
+    for each in models:
+        warn_if_training(each, stacklevel=3)
+    devices = [model_device(each) for each in models]
     seen = 0
-    with torch.inference_mode(), layer_hooks(model, layers, consumer):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(torch.enable_grad() if grad else torch.inference_mode())
+        remaining: list[set[str]] = []
+        for each, wanted, consume in zip(models, layer_sets, consumers, strict=True):
+            if context is not None:
+                stack.enter_context(context(each))
+            if isinstance(wanted, (str, Layer)):
+                wanted = [wanted]
+            names = {w.name if isinstance(w, Layer) else w for w in wanted}
+            pending: set[str] = set()
+            remaining.append(pending)
+
+            def hook(name: str, activation: torch.Tensor, consume=consume, pending=pending) -> None:
+                consume(name, activation)
+                if stop:
+                    pending.discard(name)
+                    if not pending:
+                        raise _StopForward
+
+            stack.enter_context(layer_hooks(each, wanted, hook))
+            pending.update(names)
+        names_per_model = [set(p) for p in remaining]
         batches = minibatches(images_or_loader, batch_size, min_batch)
         for index, images in enumerate(
-            tqdm(batches, total=_count(images_or_loader, batch_size), disable=not progress, desc="capture")
+            tqdm(batches, total=_count(images_or_loader, batch_size), disable=not progress, desc=desc)
         ):
-            images = images.to(device, non_blocking=True)
-            model(images)
+            for each, device, pending, names in zip(models, devices, remaining, names_per_model, strict=True):
+                images = images.to(device, non_blocking=True)
+                if grad:
+                    images = images.detach().clone().requires_grad_(True)
+                pending.clear()
+                pending.update(names)
+                try:
+                    each(images)
+                except _StopForward:
+                    pass
             if on_batch_end is not None:
                 on_batch_end(index, images)
             seen += len(images)
@@ -513,23 +677,11 @@ def collect(
     return {name: torch.cat(store[name]) for name in names}
 
 
-def cka_matrix(
-    model_a: nn.Module,
-    model_b: nn.Module | None,
-    images_or_loader,
-    layers_a: Sequence[str] | None = None,
-    layers_b: Sequence[str] | None = None,
-    *,
-    batch_size: int = 256,
-    progress: bool = True,
-):
-    """Minibatch linear CKA between layers of two models (or of one model); see `seelike.cka.cka_matrix`.
-
-    This convenience alias lives here because activation capture is where readers look for it; the
-    implementation is in the measures layer (`seelike.cka`), imported on call.
-    """
+# shim until the chapters move; remove after (chapter 7 calls `activations.cka_matrix`; use `cka.cka_matrix`).
+# The import happens on call, so `activations` does not import `cka` at load time (tests/test_imports.py
+# lists this one exception).
+def cka_matrix(*args, **kwargs):
+    """Deprecated alias of `seelike.cka.cka_matrix` (the CKA driver over `capture`)."""
     from .cka import cka_matrix as _cka_matrix
 
-    return _cka_matrix(
-        model_a, model_b, images_or_loader, layers_a, layers_b, batch_size=batch_size, progress=progress
-    )
+    return _cka_matrix(*args, **kwargs)

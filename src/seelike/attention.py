@@ -4,8 +4,9 @@ Two routes give the same numbers. From attention probabilities (`mean_attention_
 `attention_probabilities`): simple, but it holds every (B, H, T, T) matrix. From queries and keys
 (`mean_attention_distance_qk`, `dataset_mean_attention_distance(..., method="qk")`): the softmax and the
 weighted distance are fused (`seelike.kernels`: a Triton kernel on CUDA, a chunked torch reference
-elsewhere), so the T×T matrix is never stored. Plus head sorting, local-head counting, and per-head
-attention outputs for head-subset comparisons (Fig 5).
+elsewhere), so the T×T matrix is never stored. Plus head sorting, local/global head counting (thresholds
+`LOCAL_FRACTION`, `GLOBAL_FRACTION` of the uniform-attention distance, grid from the model), and per-head
+attention outputs for head-subset comparisons (Fig 5). Every model runs through `activations.capture`.
 """
 
 from __future__ import annotations
@@ -15,14 +16,24 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from .activations import attention_modules, attention_probabilities
+from .activations import (
+    Layer,
+    attention_layers,
+    attention_modules,
+    capture,
+    explicit_attention,
+)
+from .cache import memoize
+from .cka import MinibatchCKA
 from .kernels import mean_attention_distance_from_qk
 
 __all__ = [
+    "GLOBAL_FRACTION",
+    "LOCAL_FRACTION",
     "paper_scale",
-    "HeadOutputCapture",
+    "head_counts",
+    "local_heads_per_block",
     "dataset_mean_attention_distance",
     "head_outputs",
     "head_subset_cka",
@@ -37,6 +48,12 @@ __all__ = [
     "subset_distances",
     "uniform_attention_distance",
 ]
+
+
+# A head is local when its mean attention distance is at most LOCAL_FRACTION × the uniform-attention distance
+# of its grid, global above GLOBAL_FRACTION × it (the chapters' and claims' thresholds).
+LOCAL_FRACTION = 0.6
+GLOBAL_FRACTION = 0.9
 
 
 def patch_distances(grid_size: int, patch_size: float) -> torch.Tensor:
@@ -104,11 +121,22 @@ def model_patch_geometry(model: nn.Module) -> tuple[int, int, int]:
     return patch[0], grid[0], getattr(model, "num_prefix_tokens", 1)
 
 
-@torch.inference_mode()
+def _qk_layers(model: nn.Module) -> list[tuple[Layer, Layer, float]]:
+    """(queries layer, keys layer, score scale) of every timm attention module: the outputs of its `q_norm`
+    and `k_norm` (identity layers unless the model normalises q and k)."""
+    modules = attention_modules(model)
+    if not modules:
+        raise ValueError(f"{type(model).__name__} has no timm attention layers")
+    return [
+        (Layer(f"{name}.q", f"{name}.q_norm"), Layer(f"{name}.k", f"{name}.k_norm"), float(module.scale))
+        for name, module in modules
+    ]
+
+
 def queries_and_keys(
     model: nn.Module, images: torch.Tensor
 ) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
-    """Queries, keys and score scale of every attention layer for one batch.
+    """Queries, keys and score scale of every attention layer for one batch (through `capture`).
 
     Read with forward hooks on each timm attention module's `q_norm` and `k_norm` (identity layers unless the
     model normalises q and k), i.e. exactly the q and k that meet in the softmax. Works with fused attention
@@ -121,25 +149,70 @@ def queries_and_keys(
     Returns:
         per attention layer, (q, k, scale) with q and k of shape (B, heads, T, head_dim).
     """
-    modules = attention_modules(model)
-    if not modules:
-        raise ValueError(f"{type(model).__name__} has no timm attention layers")
-    queries: dict[int, torch.Tensor] = {}
-    keys: dict[int, torch.Tensor] = {}
-    handles = []
-    for index, (_, module) in enumerate(modules):
-        handles.append(
-            module.q_norm.register_forward_hook(lambda m, i, out, index=index: queries.update({index: out}))
-        )
-        handles.append(
-            module.k_norm.register_forward_hook(lambda m, i, out, index=index: keys.update({index: out}))
-        )
-    try:
-        model(images)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return [(queries[i], keys[i], float(module.scale)) for i, (_, module) in enumerate(modules)]
+    layers = _qk_layers(model)
+    captured: dict[str, torch.Tensor] = {}
+    capture(
+        model, [layer for q, k, _ in layers for layer in (q, k)], images, captured.__setitem__,
+        batch_size=max(1, len(images)), progress=False,
+    )  # fmt: skip
+    return [(captured[q.name], captured[k.name], scale) for q, k, scale in layers]
+
+
+def _capture_distances(
+    model: nn.Module,
+    images,
+    patch_size: float,
+    *,
+    method: str,
+    num_prefix_tokens: int,
+    renormalize: bool,
+    backend: str = "auto",
+    batch_size: int,
+    progress: bool,
+) -> torch.Tensor:
+    """(layers, heads) mean attention distance over all images: one `capture` pass, reduced per minibatch."""
+    if method == "qk":
+        _, grid_size, num_prefix_tokens = model_patch_geometry(model)
+        layers = _qk_layers(model)
+        hooked = [layer for q, k, _ in layers for layer in (q, k)]
+        context = None
+    else:
+        grid_size = None
+        layers = attention_layers(model)
+        hooked, context = layers, explicit_attention
+    stored: dict[str, torch.Tensor] = {}
+    sums: list[torch.Tensor] = []
+
+    def consume(name: str, activation: torch.Tensor) -> None:
+        if method == "qk":
+            stored[name] = activation
+        else:  # reduce each attention matrix at once: only one (B, H, T, T) tensor is alive
+            stored[name] = mean_attention_distance(
+                activation, patch_size, num_prefix_tokens=num_prefix_tokens, renormalize=renormalize
+            ) * len(activation)
+
+    def add_minibatch(index: int, batch: torch.Tensor) -> None:
+        if method == "qk":
+            rows = [
+                mean_attention_distance_from_qk(
+                    stored[q.name], stored[k.name], patch_size, grid_size, num_prefix_tokens, scale=scale,
+                    renormalize=renormalize, backend=backend,
+                ).double().mean(dim=(0, 2)) * len(batch)
+                for q, k, scale in layers
+            ]  # fmt: skip
+        else:
+            rows = [stored[layer.name] for layer in layers]
+        sums.append(torch.stack(rows))
+        stored.clear()
+
+    count = capture(
+        model, hooked, images, consume, batch_size=batch_size, progress=progress, on_batch_end=add_minibatch,
+        desc="attention distance", context=context,
+    )  # fmt: skip
+    total = sums[0]
+    for rows in sums[1:]:
+        total = total + rows
+    return total / count
 
 
 def mean_attention_distance_qk(
@@ -161,17 +234,14 @@ def mean_attention_distance_qk(
     Returns:
         (layers, heads) float64 distances in pixels, averaged over the batch's images and query patches.
     """
-    own_patch, grid_size, prefix = model_patch_geometry(model)
-    patch_size = own_patch if patch_size is None else patch_size
-    rows = []
-    for q, k, scale in queries_and_keys(model, images):
-        per_query = mean_attention_distance_from_qk(
-            q, k, patch_size, grid_size, prefix, scale=scale, renormalize=renormalize, backend=backend
-        )
-        rows.append(per_query.double().mean(dim=(0, 2)))
-    return torch.stack(rows)
+    own_patch, _, prefix = model_patch_geometry(model)
+    return _capture_distances(
+        model, images, own_patch if patch_size is None else patch_size, method="qk", num_prefix_tokens=prefix,
+        renormalize=renormalize, backend=backend, batch_size=max(1, len(images)), progress=False,
+    )  # fmt: skip
 
 
+@memoize(ignore=("progress",))
 def dataset_mean_attention_distance(
     model: nn.Module,
     images: torch.Tensor,
@@ -182,7 +252,7 @@ def dataset_mean_attention_distance(
     progress: bool = False,
     method: str = "probabilities",
 ) -> torch.Tensor:
-    """Mean attention distance of every head of every attention layer, averaged over `images`.
+    """Mean attention distance of every head of every attention layer, averaged over `images` (cached).
 
     Args:
         model: a timm ViT.
@@ -204,21 +274,10 @@ def dataset_mean_attention_distance(
         raise ValueError("no images")
     if num_prefix_tokens is None:
         num_prefix_tokens = getattr(model, "num_prefix_tokens", 1)
-    total, count = None, 0
-    starts = range(0, len(images), batch_size)
-    for start in tqdm(starts, desc="attention distance", disable=not progress):
-        batch = images[start : start + batch_size]
-        if method == "qk":
-            per_layer = mean_attention_distance_qk(model, batch, patch_size, renormalize=renormalize)
-        else:
-            per_layer = torch.stack([
-                mean_attention_distance(a, patch_size, num_prefix_tokens=num_prefix_tokens,
-                                        renormalize=renormalize)
-                for a in attention_probabilities(model, batch)
-            ])  # fmt: skip
-        total = per_layer * len(batch) if total is None else total + per_layer * len(batch)
-        count += len(batch)
-    return total / count
+    return _capture_distances(
+        model, images, patch_size, method=method, num_prefix_tokens=num_prefix_tokens,
+        renormalize=renormalize, batch_size=batch_size, progress=progress,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------- heads
@@ -243,7 +302,7 @@ def local_head_mask(
     distances: torch.Tensor,
     grid_size: int,
     patch_size: float,
-    fraction: float = 0.6,
+    fraction: float = LOCAL_FRACTION,
     blocks: Sequence[int] | None = (0, 1),
 ) -> torch.Tensor:
     """Which heads are local: mean distance at most `fraction` × the uniform-attention distance.
@@ -270,6 +329,53 @@ def local_head_mask(
     return mask
 
 
+def local_heads_per_block(
+    distances: torch.Tensor, grid_size: int, patch_size: float, fraction: float = LOCAL_FRACTION
+) -> torch.Tensor:
+    """Number of local heads in each block (`local_head_mask` over every block).
+
+    Args:
+        distances: (blocks, heads) mean attention distances in pixels (`dataset_mean_attention_distance`).
+        grid_size, patch_size: the model's patch grid (`model_patch_geometry`).
+        fraction: the threshold, as a fraction of the uniform-attention distance.
+
+    Returns:
+        (blocks,) int64 counts.
+    """
+    if not bool(torch.isfinite(torch.as_tensor(distances)).all()):
+        raise ValueError("distances contain NaN or inf")
+    mask = local_head_mask(torch.as_tensor(distances), grid_size, patch_size, fraction, blocks=None)
+    return mask.sum(dim=1).to(torch.int64)
+
+
+def head_counts(
+    model: nn.Module,
+    distances: torch.Tensor,
+    *,
+    local: float = LOCAL_FRACTION,
+    global_: float = GLOBAL_FRACTION,
+) -> dict[str, torch.Tensor]:
+    """Local and global heads per block of a timm ViT, the grid and patch size taken from the model.
+
+    Args:
+        model: the ViT the distances were measured on (`model_patch_geometry` gives its grid).
+        distances: (blocks, heads) mean attention distances in pixels.
+        local: a head is local at a mean distance ≤ local × the uniform-attention distance.
+        global_: a head is global above global_ × the uniform-attention distance.
+
+    Returns:
+        {"local": (blocks,) int64, "global": (blocks,) int64, "uniform": 0-d float64 (px)}.
+    """
+    patch_size, grid_size, _ = model_patch_geometry(model)
+    distances = torch.as_tensor(distances)
+    uniform = uniform_attention_distance(grid_size, patch_size)
+    return {
+        "local": local_heads_per_block(distances, grid_size, patch_size, local),
+        "global": (distances > global_ * uniform).sum(dim=1).to(torch.int64),
+        "uniform": torch.tensor(uniform, dtype=torch.float64),
+    }
+
+
 def head_subsets(order: Sequence[int], size: int) -> list[tuple[int, ...]]:
     """Contiguous windows of `size` heads taken along `order` (e.g. from most local to most global).
 
@@ -286,24 +392,19 @@ def head_subsets(order: Sequence[int], size: int) -> list[tuple[int, ...]]:
     return [tuple(order[start : start + size]) for start in range(len(order) - size + 1)]
 
 
-class HeadOutputCapture:
-    """Forward pre-hook on a timm attention module's `norm` (identity by default): its input is the heads'
-    outputs softmax(q·k)·v, concatenated along channels, before the output projection mixes them.
-
-    Attributes:
-        output: the last batch's per-head outputs, (B, T, heads, head_dim).
-    """
-
-    def __init__(self, num_heads: int):
-        self.num_heads = num_heads
-        self.output: torch.Tensor | None = None
-
-    def __call__(self, module: nn.Module, args: tuple) -> None:
-        x = args[0]
-        self.output = x.reshape(x.shape[0], x.shape[1], self.num_heads, x.shape[2] // self.num_heads)
+def _heads_layer(model: nn.Module, block: int) -> tuple[Layer, int]:
+    """The `Layer` holding one block's per-head outputs (the input of its attention `norm`) and its heads."""
+    modules = attention_modules(model)
+    if not 0 <= block < len(modules):
+        raise ValueError(f"block must be in [0, {len(modules)}), got {block}")
+    name, module = modules[block]
+    return Layer(f"{name}.heads", f"{name}.norm", "input", "attn", block), module.num_heads
 
 
-@torch.inference_mode()
+def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    return x.reshape(x.shape[0], x.shape[1], num_heads, x.shape[2] // num_heads)
+
+
 def head_outputs(model: nn.Module, images: torch.Tensor, block: int = 0) -> torch.Tensor:
     """Each head's attention output (softmax(q·k)·v, before the projection) in one block, for one batch.
 
@@ -315,17 +416,10 @@ def head_outputs(model: nn.Module, images: torch.Tensor, block: int = 0) -> torc
     Returns:
         (B, T, heads, head_dim), prefix tokens first.
     """
-    modules = attention_modules(model)
-    if not 0 <= block < len(modules):
-        raise ValueError(f"block must be in [0, {len(modules)}), got {block}")
-    module = modules[block][1]
-    capture = HeadOutputCapture(module.num_heads)
-    handle = module.norm.register_forward_pre_hook(capture)
-    try:
-        model(images)
-    finally:
-        handle.remove()
-    return capture.output
+    layer, num_heads = _heads_layer(model, block)
+    captured: dict[str, torch.Tensor] = {}
+    capture(model, [layer], images, captured.__setitem__, batch_size=max(1, len(images)), progress=False)
+    return _split_heads(captured[layer.name], num_heads)
 
 
 def subset_distances(distances: torch.Tensor, subsets: Sequence[Sequence[int]]) -> torch.Tensor:
@@ -343,24 +437,7 @@ def subset_distances(distances: torch.Tensor, subsets: Sequence[Sequence[int]]) 
     return torch.stack([distances.double()[list(subset)].mean() for subset in subsets])
 
 
-def _layer_outputs(model: nn.Module, names: Sequence[str], images: torch.Tensor) -> list[torch.Tensor]:
-    """Outputs of the named modules of `model` for one batch (forward hooks, nothing stored after)."""
-    outputs: dict[str, torch.Tensor] = {}
-    handles = [
-        model.get_submodule(name).register_forward_hook(
-            lambda m, i, out, name=name: outputs.update({name: out})
-        )
-        for name in names
-    ]
-    try:
-        with torch.inference_mode():
-            model(images)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return [outputs[name] for name in names]
-
-
+@memoize(ignore=("progress",))
 def head_subset_cka(
     vit: nn.Module,
     other: nn.Module,
@@ -376,6 +453,7 @@ def head_subset_cka(
     A subset's representation is its heads' outputs softmax(q·k)·v (before the output projection mixes the
     heads) at every spatial token, flattened per image; prefix tokens (CLS) are left out, so both sides
     describe the image's positions. CKA uses the streaming minibatch estimator (`seelike.cka.MinibatchCKA`).
+    Cached (`seelike.cache.memoize`).
 
     Args:
         vit: a timm ViT.
@@ -390,8 +468,6 @@ def head_subset_cka(
     Returns:
         (len(subsets), len(other_layers)) float64 CKA.
     """
-    from .cka import MinibatchCKA
-
     if not subsets or not other_layers:
         raise ValueError("need at least one head subset and one layer")
     prefix = getattr(vit, "num_prefix_tokens", 1)
@@ -399,11 +475,22 @@ def head_subset_cka(
     if len(images) < 4 * n_batches:
         raise ValueError(f"{len(images)} images in {n_batches} minibatches: each needs at least 4")
     names = ["heads " + ",".join(map(str, s)) for s in subsets]
-    engine = MinibatchCKA(len(subsets), len(other_layers), names_x=names, names_y=list(other_layers))
-    for batch in tqdm(torch.tensor_split(images, n_batches), desc="head-subset CKA", disable=not progress):
-        heads = head_outputs(vit, batch, block)[:, prefix:]  # (B, P, heads, head_dim)
+    other_layers = list(other_layers)
+    engine = MinibatchCKA(len(subsets), len(other_layers), names_x=names, names_y=other_layers)
+    heads_layer, num_heads = _heads_layer(vit, block)
+    stored: dict[str, torch.Tensor] = {}
+
+    def add_minibatch(index: int, batch: torch.Tensor) -> None:
+        heads = _split_heads(stored[heads_layer.name], num_heads)[:, prefix:]  # (B, P, heads, head_dim)
         xs = [heads[:, :, list(subset)].flatten(1) for subset in subsets]
-        engine.update(xs, [y.flatten(1) for y in _layer_outputs(other, other_layers, batch)])
+        engine.update(xs, [stored[name].flatten(1) for name in other_layers])
+        stored.clear()
+
+    capture(
+        [vit, other], [[heads_layer], other_layers], images, [stored.__setitem__, stored.__setitem__],
+        batch_size=batch_size, progress=progress, on_batch_end=add_minibatch, min_batch=4,
+        desc="head-subset CKA",
+    )  # fmt: skip
     return engine.compute()
 
 
@@ -419,8 +506,8 @@ def paper_scale(
 ) -> dict[str, object]:
     """Chapter 6 at paper scale: the mean attention distance of every head of a timm ViT.
 
-    Queries and keys go through `mean_attention_distance_qk`: the Triton kernel on CUDA, the chunked
-    reference elsewhere.
+    The model comes from `zoo.paper_scale_model` (it normalises its input itself); queries and keys go
+    through `mean_attention_distance_qk`: the Triton kernel on CUDA, the chunked reference elsewhere.
 
     Args:
         name: timm name with weights tag (default ViT-B/16 pretrained on ImageNet-21k).
@@ -435,14 +522,11 @@ def paper_scale(
     from . import data, zoo
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, _ = zoo.load_timm(name, pretrained=pretrained, device=device)
+    model = zoo.paper_scale_model(name, pretrained=pretrained, device=device)  # normalises its input itself
     if images is None:
         images = torch.stack(list(data.sample_photos().values()))
-    mean = torch.tensor(model.pretrained_cfg["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(model.pretrained_cfg["std"]).view(1, -1, 1, 1)
     patch_size, grid_size, _ = model_patch_geometry(model)
-    with torch.no_grad():
-        distances = mean_attention_distance_qk(model, ((images - mean) / std).to(device))
+    distances = mean_attention_distance_qk(model, images.to(device))
     return {
         "distances": distances.cpu(),
         "uniform": uniform_attention_distance(grid_size, patch_size),

@@ -1,14 +1,21 @@
 """On-disk cache of expensive results (CKA matrices and the like), keyed by everything that produced them.
 
+One policy: a cached measure is a function decorated with `memoize`. Its key is the function's qualified name
+plus ALL its bound arguments with defaults applied (models by architecture and weights, tensors by content),
+so no caller ever builds a key and no argument can be forgotten:
+
+    @memoize(ignore=("progress",))
+    def model_cka(model_a, model_b, images, layers_a=None, layers_b=None, *, batch_size=256, ...): ...
+
+    model_cka(vit, resnet, images)   # computed once, then read from disk (in any process)
+
 A result is stored under a stable hash of its *key parts*: the models (architecture, weights, hooks,
 train/eval mode), the images (their bytes), the layer names and every setting. The same inputs in a new
 process give the same key, so rerunning a notebook cell or moving a widget back to an earlier value loads
 the result instead of recomputing it; any change to a weight, an image or a setting gives a new key.
 
-    matrix, names_a, names_b = cached(
-        ("cka_matrix", model_a, model_b, images, layers_a, layers_b, {"batch_size": 256}),
-        lambda: cka_matrix(model_a, model_b, images, layers_a, layers_b),
-    )
+`cached(key_parts, compute)` is the lower-level call underneath (deprecated for callers: it lets a key
+miss an argument; kept while the chapters still call it).
 
 The files live in `results_dir()`: `$SEELIKE_CACHE/results`, else `~/.cache/seelike/results` (the same root
 as `seelike.data.cache_dir()`). Delete the folder, or call `clear()`, to start afresh.
@@ -17,7 +24,9 @@ as `seelike.data.cache_dir()`). Delete the folder, or call `clear()`, to start a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import inspect
 import os
 import tempfile
 import warnings
@@ -32,7 +41,7 @@ from torch import nn
 from . import __version__
 from .data import cache_dir
 
-__all__ = ["CACHE_FORMAT", "cache_key", "cached", "clear", "results_dir"]
+__all__ = ["CACHE_FORMAT", "cache_key", "cached", "clear", "memoize", "results_dir"]
 
 CACHE_FORMAT = 1  # bump when the meaning of a stored result changes without its key parts changing
 T = TypeVar("T")
@@ -162,6 +171,9 @@ def cached(
 ) -> T:
     """`compute()`'s result, from disk when the same key parts were computed before.
 
+    Deprecated for callers outside this module (chapters build keys by hand with it, and a hand-built key can
+    miss an argument): decorate the function with `memoize` instead. Kept until the chapters move.
+
     Args:
         key_parts: everything the result depends on (see `cache_key`), e.g. a tuple
             ("cka_matrix", model_a, model_b, images, layers_a, layers_b, settings_dict).
@@ -194,6 +206,58 @@ def cached(
         Path(temporary).unlink(missing_ok=True)
         raise
     return value
+
+
+def memoize(
+    function: Callable[..., T] | None = None,
+    *,
+    ignore: tuple[str, ...] = ("progress",),
+    switch: str = "use_cache",
+    directory: str | os.PathLike | None = None,
+):
+    """Decorator: cache a function's results on disk, keyed on its qualified name and ALL bound arguments.
+
+    The key is (module.qualname, {argument: value}) with every default applied, so a call that relies on a
+    default and one that passes the same value share a result, and changing any argument misses. Arguments
+    are keyed as in `cache_key` (models by architecture, weights and mode; tensors by content). The parameter
+    named by `switch` (`use_cache`, when the function has one) is never part of the key: a False value calls
+    the function directly. Parameters named in `ignore` (by default `progress`) do not change the result and
+    are left out of the key.
+
+    The wrapper has `.key(*args, **kwargs)` (the key this call would use) and `.uncached` (the function).
+
+    Args:
+        function: the function (when used as a bare `@memoize`).
+        ignore: parameter names that are not part of the key.
+        switch: the parameter that turns the cache off when False (absent: always cached).
+        directory: the cache folder; default `results_dir()` at call time.
+    """
+
+    def decorate(function: Callable[..., T]) -> Callable[..., T]:
+        signature = inspect.signature(function)
+        name = f"{function.__module__}.{function.__qualname__}"
+        skipped = {*ignore, switch}
+
+        def bind(args: tuple, kwargs: dict) -> inspect.BoundArguments:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return bound
+
+        def parts(bound: inspect.BoundArguments) -> tuple[str, dict[str, Any]]:
+            return name, {k: v for k, v in bound.arguments.items() if k not in skipped}
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> T:
+            bound = bind(args, kwargs)
+            if bound.arguments.get(switch, True) is False:
+                return function(*args, **kwargs)
+            return cached(parts(bound), lambda: function(*args, **kwargs), directory=directory)
+
+        wrapper.key = lambda *args, **kwargs: cache_key(parts(bind(args, kwargs)))  # type: ignore[attr-defined]
+        wrapper.uncached = function  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate if function is None else decorate(function)
 
 
 def clear(directory: str | os.PathLike | None = None) -> int:

@@ -49,6 +49,9 @@ from typing import Any
 
 import torch
 
+from .activations import capture, layer_names
+from .cache import memoize
+
 __all__ = [
     "MinibatchCKA",
     "centred_gram",
@@ -56,6 +59,7 @@ __all__ = [
     "hsic_biased",
     "hsic_unbiased",
     "linear_cka",
+    "model_cka",
     "rbf_cka",
     "u_centre",
 ]
@@ -612,9 +616,10 @@ def cka_matrix(
 ) -> tuple[torch.Tensor, list[str], list[str]]:
     """Minibatch linear CKA between every layer of `model_a` and every layer of `model_b`, end to end.
 
-    Each minibatch goes through each model once under `torch.inference_mode()`; forward hooks reduce every
-    layer's activations to its centred Gram matrix as soon as the layer has run (activations are never
-    stored), then one `MinibatchCKA.update_grams` adds all layer pairs. Memory: O((La + Lb) · b²).
+    A driver over `activations.capture`: each minibatch goes through each model once under
+    `torch.inference_mode()`; forward hooks reduce every layer's activations to its centred Gram matrix as
+    soon as the layer has run (activations are never stored), then one `MinibatchCKA.update_grams` adds all
+    layer pairs. Memory: O((La + Lb) · b²).
 
     Minibatches: a tensor of N images is cut into ceil(N / batch_size) near-equal minibatches (no short last
     one); for a loader, a last minibatch of fewer than 4 images (the estimator's minimum) is merged into
@@ -632,8 +637,6 @@ def cka_matrix(
     Returns:
         (matrix, names_a, names_b): matrix is (len(names_a), len(names_b)) float64 on the CPU.
     """
-    from .activations import layer_hooks, layer_names, minibatches, model_device
-
     within = model_b is None or model_b is model_a
     names_a = list(layers_a) if layers_a is not None else layer_names(model_a)
     if within:
@@ -648,40 +651,65 @@ def cka_matrix(
     )
     grams: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] = ({}, {})
 
-    def consumer(side: int, wanted: set[str]):
+    def consumer(side: int):
         def consume(name: str, activation: torch.Tensor) -> None:
-            if name in wanted:
-                grams[side][name] = engine.gram(activation, name)
+            grams[side][name] = engine.gram(activation, name)
 
         return consume
 
-    models = [model_a] if within else [model_a, model_b]
-    layer_sets = [list(dict.fromkeys(names_a + names_b))] if within else [names_a, names_b]
-    for model in models:
-        if model.training:
-            warnings.warn(f"{type(model).__name__} is in training mode: call .eval() first", stacklevel=2)
-    devices = [model_device(model) for model in models]
-    total = (
-        math.ceil(len(images_or_loader) / batch_size) if isinstance(images_or_loader, torch.Tensor) else None
-    )
-    if total is None and hasattr(images_or_loader, "__len__"):
-        total = len(images_or_loader)
-    from tqdm.auto import tqdm
+    def add_minibatch(index: int, images: torch.Tensor) -> None:
+        side_b = grams[0] if within else grams[1]
+        missing = [n for n in names_a if n not in grams[0]] + [n for n in names_b if n not in side_b]
+        if missing:
+            raise RuntimeError(f"layer(s) {missing} did not run in the forward pass")
+        engine.update_grams(
+            [grams[0][n] for n in names_a], None if self_comparison else [side_b[n] for n in names_b]
+        )
+        for store in grams:
+            store.clear()
 
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(torch.inference_mode())
-        for side, (model, layer_set) in enumerate(zip(models, layer_sets, strict=True)):
-            stack.enter_context(layer_hooks(model, layer_set, consumer(side, set(layer_set))))
-        batches = minibatches(images_or_loader, batch_size, min_size=4)
-        for images in tqdm(batches, total=total, disable=not progress, desc="CKA"):
-            for model, device, store in zip(models, devices, grams, strict=False):
-                store.clear()
-                model(images.to(device, non_blocking=True))
-            side_b = grams[0] if within else grams[1]
-            missing = [n for n in names_a if n not in grams[0]] + [n for n in names_b if n not in side_b]
-            if missing:
-                raise RuntimeError(f"layer(s) {missing} did not run in the forward pass")
-            engine.update_grams(
-                [grams[0][n] for n in names_a], None if self_comparison else [side_b[n] for n in names_b]
-            )
+    if within:
+        models, layer_sets = [model_a], [list(dict.fromkeys(names_a + names_b))]
+    else:
+        models, layer_sets = [model_a, model_b], [names_a, names_b]
+    capture(
+        models, layer_sets, images_or_loader, [consumer(side) for side in range(len(models))],
+        batch_size=batch_size, progress=progress, on_batch_end=add_minibatch, min_batch=4, desc="CKA",
+    )  # fmt: skip
     return engine.compute(), names_a, names_b
+
+
+@memoize(ignore=("progress",))
+def model_cka(
+    model_a: torch.nn.Module,
+    model_b: torch.nn.Module | None,
+    images: torch.Tensor,
+    layers_a: Sequence[str] | None = None,
+    layers_b: Sequence[str] | None = None,
+    *,
+    batch_size: int = 256,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> tuple[torch.Tensor, list[str], list[str]]:
+    """`cka_matrix`, cached on disk (`seelike.cache.memoize`: both models' weights, the images, the layers and
+    the minibatch size are the key), so repeating a comparison in a rerun or a widget costs no forward pass.
+
+    Args:
+        model_a, model_b: models in eval mode; model_b None compares model_a with itself.
+        images: (N, C, H, W) images, as the models take them.
+        layers_a, layers_b: layer names (default: every named layer; layers_b defaults to layers_a within one
+            model).
+        batch_size: minibatch size of the estimator.
+        use_cache: read and write the result cache; False always recomputes.
+        progress: progress bar over minibatches.
+
+    Returns:
+        (matrix (len(names_a), len(names_b)) float64, names_a, names_b).
+    """
+    layers_a = list(layers_a) if layers_a is not None else layer_names(model_a)
+    if layers_b is None:
+        layers_b = layers_a if model_b is None else layer_names(model_b)
+    matrix, names_a, names_b = cka_matrix(
+        model_a, model_b, images, layers_a, list(layers_b), batch_size=batch_size, progress=progress
+    )
+    return matrix, list(names_a), list(names_b)

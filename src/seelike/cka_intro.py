@@ -1,4 +1,5 @@
-"""Chapter 4's experiments on CKA itself: invariances, estimator bias, minibatches, floating-point centring.
+"""An introduction to CKA by experiment (what chapter 4 shows): invariances, estimator bias, minibatches,
+floating-point centring.
 
 Every function returns plain results (floats, or dicts of float64 tensors that `seelike.cache` can store);
 the figures in `seelike.figures.cka_intro` draw them. The estimators are `seelike.cka`'s, except for two
@@ -14,8 +15,8 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from . import cka as cka_engine
-from .cache import cached
+from .cache import memoize
+from .cka import MinibatchCKA, hsic_biased, hsic_unbiased, linear_cka, rbf_cka
 
 __all__ = [
     "KERNELS",
@@ -87,8 +88,8 @@ def cka(x: torch.Tensor, y: torch.Tensor, kernel: str = "linear", unbiased: bool
     """
     _check_kernel(kernel)
     if kernel == "linear":
-        return cka_engine.linear_cka(x, y, unbiased=unbiased)
-    return cka_engine.rbf_cka(x, y, unbiased=unbiased)
+        return linear_cka(x, y, unbiased=unbiased)
+    return rbf_cka(x, y, unbiased=unbiased)
 
 
 def _biased_and_unbiased(x: torch.Tensor, y: torch.Tensor, kernel: str) -> tuple[float, float]:
@@ -98,7 +99,7 @@ def _biased_and_unbiased(x: torch.Tensor, y: torch.Tensor, kernel: str) -> tuple
     x, y = x - x.mean(0), y - y.mean(0)
     K, L = x @ x.T, y @ y.T
     values = []
-    for hsic in (cka_engine.hsic_biased, cka_engine.hsic_unbiased):
+    for hsic in (hsic_biased, hsic_unbiased):
         values.append(float(hsic(K, L) / torch.sqrt(hsic(K, K) * hsic(L, L))))
     return values[0], values[1]
 
@@ -190,6 +191,7 @@ def cka_vs_condition_number(
     }
 
 
+@memoize(switch="cache")
 def independent_cka_vs_n(
     ns: Sequence[int],
     features: int = 512,
@@ -211,7 +213,7 @@ def independent_cka_vs_n(
         kernel: "linear" or "rbf".
         seed: random seed.
         progress: show a progress bar.
-        cache: keep the result in `seelike.cache` (keyed by every argument) and reuse it.
+        cache: keep the result in `seelike.cache` (`memoize`: keyed by every argument) and reuse it.
 
     Returns:
         {"n": (m,), "biased": (repeats, m), "unbiased": (repeats, m)} float64.
@@ -219,12 +221,6 @@ def independent_cka_vs_n(
     _check_kernel(kernel)
     if min(ns) < 4:
         raise ValueError(f"the unbiased HSIC needs n >= 4, got n={min(ns)}")
-    if cache:
-        settings = {"ns": list(ns), "features": features, "repeats": repeats, "kernel": kernel, "seed": seed}
-        return cached(
-            ("cka_demos.independent_cka_vs_n", settings),
-            lambda: independent_cka_vs_n(ns, features, repeats, kernel, seed, progress),
-        )
     biased = torch.empty(repeats, len(ns), dtype=torch.float64)
     unbiased = torch.empty_like(biased)
     for column, n in enumerate(tqdm(ns, desc="n", disable=not progress)):
@@ -236,6 +232,7 @@ def independent_cka_vs_n(
     return {"n": torch.tensor(list(ns), dtype=torch.float64), "biased": biased, "unbiased": unbiased}
 
 
+@memoize(switch="cache")
 def minibatch_size_effect(
     x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int], seed: int = 0, cache: bool = False
 ) -> dict[str, torch.Tensor]:
@@ -246,7 +243,7 @@ def minibatch_size_effect(
         x: (n, ...) one layer's activations; y: (n, ...) another's, same examples in the same order.
         batch_sizes: minibatch sizes to try (each >= 4; a last short minibatch below 4 is dropped).
         seed: the examples are shuffled once with this seed (the same order for every size).
-        cache: keep the result in `seelike.cache` (keyed by x, y, the sizes and the seed) and reuse it.
+        cache: keep the result in `seelike.cache` (`memoize`: keyed by every argument) and reuse it.
 
     Returns:
         {"batch_size": (m,), "minibatch": summed-HSIC CKA (m,), "mean_unbiased": mean over minibatches of
@@ -257,16 +254,11 @@ def minibatch_size_effect(
         raise ValueError(f"x and y must hold the same examples, got {len(x)} and {len(y)}")
     if min(batch_sizes) < 4:
         raise ValueError(f"minibatches need at least 4 examples, got {min(batch_sizes)}")
-    if cache:
-        return cached(
-            ("cka_demos.minibatch_size_effect", x, y, list(batch_sizes), seed),
-            lambda: minibatch_size_effect(x, y, batch_sizes, seed),
-        )
     order = torch.randperm(len(x), generator=_generator(seed))
     x, y = x[order].reshape(len(x), -1), y[order].reshape(len(y), -1)
     results: dict[str, list[float]] = {"minibatch": [], "mean_unbiased": [], "mean_biased": []}
     for batch_size in batch_sizes:
-        estimator = cka_engine.MinibatchCKA(1, 1)
+        estimator = MinibatchCKA(1, 1)
         per_batch_unbiased, per_batch_biased = [], []
         for start in range(0, len(x), batch_size):
             xb, yb = x[start : start + batch_size], y[start : start + batch_size]
@@ -335,7 +327,7 @@ def offset_failure(
         xs, ys = (scale * x + offset).float(), (scale * y + offset).float()
         rows["naive_float32"].append(naive_gram_cka(xs, ys, torch.float32))
         rows["naive_float64"].append(naive_gram_cka(xs, ys, torch.float64))
-        estimator = cka_engine.MinibatchCKA(1, 1)
+        estimator = MinibatchCKA(1, 1)
         estimator.update([xs], [ys])
         rows["minibatch_cka"].append(float(estimator.compute()[0, 0]))
         biased, unbiased = _biased_and_unbiased(xs.double(), ys.double(), "linear")

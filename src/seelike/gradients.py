@@ -1,5 +1,5 @@
-"""Why skip connections help: gradient norms per layer in deep plain vs residual networks, a tiny trainer,
-and the residual-stream view of a trained ResNet (‖skip‖ vs ‖f(x)‖ per block).
+"""Why skip connections help: gradient norms per layer in deep plain vs residual networks, and a tiny trainer
+(the residual-stream view of a trained ResNet, ‖skip‖ vs ‖f(x)‖ per block, is `skips.resnet_branch_norms`).
 
 The toy networks here are stacks of equal-width fully connected layers on flattened 28×28 images, so a
 56-layer network trains for a few hundred steps in seconds on a CPU. Layer l computes
@@ -298,75 +298,10 @@ def training_runs(
 # --------------------------------------------------------------------------------------------- ResNet stream
 
 
-def _residual_blocks(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module]]:
-    """(name, block, last branch norm layer) of every timm ResNet BasicBlock / Bottleneck with a skip."""
-    from timm.models.resnet import BasicBlock, Bottleneck
-
-    from .zoo import PlainBasicBlockMixin
-
-    blocks = []
-    for name, module in model.named_modules():
-        if isinstance(module, PlainBasicBlockMixin):
-            raise ValueError(f"block {name} has no skip connection (a plain network): nothing to compare")
-        if isinstance(module, (BasicBlock, Bottleneck)):
-            if getattr(module, "se", None) is not None:
-                raise NotImplementedError(f"block {name} has a squeeze-excitation layer; not supported")
-            blocks.append((name, module, module.bn2 if isinstance(module, BasicBlock) else module.bn3))
-    if not blocks:
-        raise ValueError(f"{type(model).__name__} has no timm ResNet blocks")
-    return blocks
-
-
-@torch.inference_mode()
+# shim until the chapters move; remove after (chapter 1 calls `gradients.residual_branch_norms`; use
+# `skips.resnet_branch_norms`, the one implementation of skip-vs-branch norms).
 def residual_branch_norms(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> dict[str, Any]:
-    """Inside every residual block out = relu(skip + f(x)): the sizes of the two summands.
+    """Deprecated alias of `seelike.skips.resnet_branch_norms`."""
+    from .skips import resnet_branch_norms
 
-    `skip` is what the shortcut adds (x itself, or its 1×1 projection in a block that changes shape) and
-    f(x) the block's convolutional branch. Both are measured as the L2 norm of the channel vector at each
-    spatial position, averaged over positions and images (float64 accumulation).
-
-    Args:
-        model: a timm ResNet with BasicBlock or Bottleneck blocks (e.g. the zoo `resnet`), in eval mode.
-        images: (N, C, H, W) as the model expects.
-        batch_size: images per forward pass.
-
-    Returns:
-        {"blocks": [names], "skip": (L,) float64, "branch": (L,) float64, "ratio": (L,) skip / branch, inf
-        where the branch is exactly zero (timm initialises the last BatchNorm of each branch to zero, so an
-        untrained timm ResNet's blocks are identities)}.
-    """
-    if images.ndim != 4 or len(images) == 0:
-        raise ValueError(f"images must be a non-empty (N, C, H, W) batch, got shape {tuple(images.shape)}")
-    blocks = _residual_blocks(model)
-    skip_sums = torch.zeros(len(blocks), dtype=torch.float64)
-    branch_sums = torch.zeros(len(blocks), dtype=torch.float64)
-    counts = torch.zeros(len(blocks), dtype=torch.float64)
-
-    def position_norms(tensor: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B·H·W,)
-        return tensor.double().norm(dim=1).flatten()
-
-    handles = []
-    for index, (_, block, last_norm) in enumerate(blocks):
-
-        def on_block_input(module, args, index=index):
-            shortcut = args[0] if module.downsample is None else module.downsample(args[0])
-            norms = position_norms(shortcut)
-            skip_sums[index] += norms.sum()
-            counts[index] += norms.numel()
-
-        def on_branch_output(module, args, output, index=index):
-            branch_sums[index] += position_norms(output).sum()
-
-        handles.append(block.register_forward_pre_hook(on_block_input))
-        handles.append(last_norm.register_forward_hook(on_branch_output))
-    try:
-        for start in range(0, len(images), batch_size):
-            model(images[start : start + batch_size])
-    finally:
-        for handle in handles:
-            handle.remove()
-    skip = (skip_sums / counts).numpy()
-    branch = (branch_sums / counts).numpy()
-    ratio = np.full_like(skip, np.inf)  # a zero branch (e.g. timm's zero-initialised last BN) adds nothing
-    np.divide(skip, branch, out=ratio, where=branch > 0)
-    return {"blocks": [name for name, _, _ in blocks], "skip": skip, "branch": branch, "ratio": ratio}
+    return resnet_branch_norms(model, images, batch_size)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .activations import collect
+from .cache import memoize
 from .cka import MinibatchCKA
 from .patches import patchify
 
@@ -195,6 +196,7 @@ def spatial_tokens(
     return resnet_stage_positions(model, images, layer or "layer4", batch_size, progress)
 
 
+@memoize(ignore=("progress",))
 def localization(
     model: nn.Module,
     images: torch.Tensor,
@@ -202,7 +204,8 @@ def localization(
     batch_size: int = 256,
     progress: bool = False,
 ) -> dict[str, object]:
-    """Token ↔ input-patch CKA map of a model's final block (or `layer`), with its own-position fraction.
+    """Token ↔ input-patch CKA map of a model's final block (or `layer`), with its own-position fraction
+    (cached, `seelike.cache.memoize`).
 
     Args:
         model: a timm ViT (final block, or `layer` = "blocks.i") or ResNet (`layer`, default "layer4").
@@ -249,13 +252,12 @@ def paper_scale(
 
     Returns:
         `localization`'s result (its map on the CPU) plus "model" (normalising its input itself, see
-        `structure.paper_scale_model`) and "images" (the resized images, on the CPU), for more measures.
+        `zoo.paper_scale_model`) and "images" (the resized images, on the CPU), for more measures.
     """
-    from . import data
-    from .structure import paper_scale_model
+    from . import data, zoo
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = paper_scale_model(name, pretrained=pretrained, device=device)
+    model = zoo.paper_scale_model(name, pretrained=pretrained, device=device)
     if images is None:
         images = data.cifar10("test")[0][:512]
     size = model.patch_embed.img_size[-1]

@@ -1,4 +1,6 @@
-"""Linear probes: how linearly decodable the class is from a layer's representation.
+"""Linear probes: how linearly decodable the class is from a layer's representation, every probe of the
+book: by layer and read-out (`probe_layers`: CLS, GAP, each token) and by depth on pooled read-outs
+(`probe_by_depth`, Fig 13: pooled inside the capture hooks, affordable at paper scale).
 
 A probe is ridge regression onto ±1 one-hot targets (+1 for the true class, −1 elsewhere), solved in closed
 form, as in the paper; the predicted class is the largest output. Probes are fitted per layer on several
@@ -20,7 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import activations
+from . import activations, zoo
+from .cache import memoize
 
 __all__ = [
     "LinearProbe",
@@ -29,7 +32,12 @@ __all__ = [
     "probe_accuracy",
     "layer_features",
     "pooled_features",
+    "PAPER_PROBE_MODELS",
+    "READOUTS",
+    "paper_scale",
+    "probe_by_depth",
     "probe_layers",
+    "readout_curve",
 ]
 
 
@@ -223,6 +231,7 @@ def pooled_features(tokens: torch.Tensor, num_prefix_tokens: int) -> dict[str, t
     return result
 
 
+@memoize(ignore=("progress",))
 def probe_layers(
     model: nn.Module,
     train_images: torch.Tensor,
@@ -248,18 +257,181 @@ def probe_layers(
 
     Returns:
         {"layers": [names], "gap", "cls", "gap_no_cls": (L,) float64 accuracies (the last two only with a CLS
-        token), "token": (L, P) accuracy of the probe on each spatial token alone}.
+        token), "token": (L, P) accuracy of the probe on each spatial token alone}. Cached
+        (`seelike.cache.memoize`).
     """
-    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     names, train_tokens, prefix = layer_features(model, train_images, batch_size, progress)
     _, test_tokens, _ = layer_features(model, test_images, batch_size, progress)
+    curves = _probe_curves(
+        [pooled_features(layer, prefix) for layer in train_tokens],
+        [pooled_features(layer, prefix) for layer in test_tokens],
+        train_labels, test_labels, l2, relative, progress,
+    )  # fmt: skip
+    return {"layers": names, **curves}
+
+
+def _probe_curves(
+    train: list[dict[str, torch.Tensor]],
+    test: list[dict[str, torch.Tensor]],
+    train_labels: torch.Tensor,
+    test_labels: torch.Tensor,
+    l2: float,
+    relative: bool,
+    progress: bool,
+) -> dict[str, torch.Tensor]:
+    """Fit a probe per layer and read-out on `train` and score it on `test`: read-out → (L, ...) float64."""
+    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     curves: dict[str, list[torch.Tensor]] = {}
-    for train_layer, test_layer in tqdm(
-        list(zip(train_tokens, test_tokens, strict=True)), desc="probes", disable=not progress, leave=False
+    for train_readouts, test_readouts in tqdm(
+        list(zip(train, test, strict=True)), desc="probes", disable=not progress, leave=False
     ):
-        train_readouts = pooled_features(train_layer, prefix)
-        test_readouts = pooled_features(test_layer, prefix)
         for kind, train_x in train_readouts.items():
             probe = fit_linear_probe(train_x, train_labels, l2, num_classes=num_classes, relative=relative)
             curves.setdefault(kind, []).append(probe_accuracy(probe, test_readouts[kind], test_labels))
-    return {"layers": names, **{kind: torch.stack(values) for kind, values in curves.items()}}
+    return {kind: torch.stack(values) for kind, values in curves.items()}
+
+
+# --------------------------------------------------------------------------------------------- by depth
+
+READOUTS = ("own", "cls", "gap")
+
+
+def _pool(family: str, num_prefix_tokens: int):
+    """reduce(name, activation) → (n, R, D) pooled read-outs: ViT [CLS, mean of all tokens], or [mean of the
+    tokens] without CLS; ResNet [global average over the feature map]."""
+
+    def reduce(name: str, activation: torch.Tensor) -> torch.Tensor:
+        if family == "resnet" or family == "resnetv2":
+            return activation.float().mean(dim=(2, 3))[:, None]
+        tokens = activation.float()
+        if tokens.ndim != 3:
+            raise ValueError(f"layer {name!r} gave shape {tuple(tokens.shape)}, expected (n, tokens, dim)")
+        readouts = pooled_features(tokens, num_prefix_tokens)
+        if num_prefix_tokens:
+            return torch.stack([readouts["cls"], readouts["gap"]], dim=1)
+        return readouts["gap"][:, None]
+
+    return reduce
+
+
+@memoize(ignore=("progress",))
+def probe_by_depth(
+    model: nn.Module,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_images: torch.Tensor,
+    test_labels: torch.Tensor,
+    l2: float = 1e-2,
+    *,
+    relative: bool = True,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> dict[str, object]:
+    """Linear-probe test accuracy at every residual block, on read-outs pooled inside the hooks (Fig 13).
+
+    Each block's output is pooled inside the capture hook (`pooled_features`: ViTs give the CLS token when
+    they have one and GAP, the mean over all tokens; ResNets give GAP, the mean over the feature map), so
+    only (N, D) per layer is stored, which keeps paper-scale models affordable. The probes are those of
+    `probe_layers` (the same fit, the same accuracies on a ViT). Cached (`seelike.cache.memoize`).
+
+    Args:
+        model: a timm ViT (CLS or GAP), ResNet or ResNetV2 in eval mode.
+        train_images, train_labels: (N, C, H, W) and (N,) to fit the probes.
+        test_images, test_labels: held-out images and labels.
+        l2: ridge penalty (relative to the features' scale when `relative`, see `fit_linear_probe`).
+        relative: scale-free penalty.
+        batch_size: images per forward pass.
+        progress: progress bars.
+
+    Returns:
+        {"layers": block names, "depth": (L,) `activations.block_depth`, "gap": (L,) float64 accuracies,
+        and "cls": (L,) for models with a CLS token}.
+    """
+    if len(train_images) != len(train_labels) or len(test_images) != len(test_labels):
+        raise ValueError("images and labels must have the same length")
+    family = activations.architecture(model)
+    prefix = 0
+    if family == "vit":
+        prefix = int(getattr(model, "num_prefix_tokens", 0))
+        if prefix > 1:
+            raise ValueError(f"models with {prefix} prefix tokens (registers) are not supported")
+    names = activations.layer_names(model, "blocks")
+    settings = {"batch_size": batch_size, "reduce": _pool(family, prefix), "progress": progress}
+    train = activations.collect(model, names, train_images, **settings)
+    test = activations.collect(model, names, test_images, **settings)
+    readouts = ["cls", "gap"] if prefix else ["gap"]
+
+    def split(stored: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        return [{r: stored[name][:, position] for position, r in enumerate(readouts)} for name in names]
+
+    curves = _probe_curves(split(train), split(test), train_labels, test_labels, l2, relative, progress)
+    return {"layers": names, "depth": activations.block_depth(len(names)), **curves}
+
+
+def readout_curve(result: dict[str, object], readout: str = "own") -> tuple[torch.Tensor, str]:
+    """One read-out's accuracy curve from a `probe_by_depth` (or `probe_layers`) result.
+
+    Args:
+        result: {"cls"?, "gap", ...: (L,) accuracies}.
+        readout: "cls", "gap", or "own": the model's own classifier input (CLS when present, else GAP).
+
+    Returns:
+        ((L,) float64 accuracies, the read-out used).
+    """
+    if readout not in READOUTS:
+        raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+    used = ("cls" if "cls" in result else "gap") if readout == "own" else readout
+    if used not in result:
+        raise KeyError(
+            f"this result has no {used!r} read-out (it has {sorted(k for k in result if k in READOUTS)})"
+        )
+    return torch.as_tensor(result[used], dtype=torch.float64), used
+
+
+# --------------------------------------------------------------------------------------------- paper scale
+
+PAPER_PROBE_MODELS = {
+    "ViT-B/32, ImageNet-1k": "vit_base_patch32_224.augreg_in1k",
+    "ViT-B/32, ImageNet-21k": "vit_base_patch32_224.augreg_in21k",
+}
+
+
+def paper_scale(
+    train: tuple[torch.Tensor, torch.Tensor] | None = None,
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
+    *,
+    models: dict[str, str] | None = None,
+    pretrained: bool = True,
+    device: str | torch.device | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> dict[str, dict[str, object]]:
+    """Chapter 8 at paper scale (Fig 13): linear probes by depth of timm ViTs trained on more or less data.
+
+    Args:
+        train, test: (images (N, 3, H, W) in [0, 1], labels); each model resizes and normalises the images
+            itself (`zoo.paper_scale_model`). Default (online): 50 CIFAR-10 training images per class
+            and the first 500 test images.
+        models: {"label": timm name} (default `PAPER_PROBE_MODELS`: ViT-B/32 on ImageNet-1k and -21k).
+        pretrained: download the public weights (online only); False gives random weights (tests).
+        device: default CUDA when available, else the CPU.
+        batch_size, progress: as in `probe_by_depth`.
+
+    Returns:
+        {label: `probe_by_depth` result}.
+    """
+    from . import data
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if train is None:
+        images, labels = data.cifar10("train")
+        pick = data.nested_subset(labels, 0.01, seed=0)  # 500 images, 50 per class
+        train = images[pick], labels[pick]
+    if test is None:
+        images, labels = data.cifar10("test")
+        test = images[:500], labels[:500]
+    results = {}
+    for label, name in (models or PAPER_PROBE_MODELS).items():
+        model = zoo.paper_scale_model(name, pretrained=pretrained, device=device)
+        results[label] = probe_by_depth(model, *train, *test, batch_size=batch_size, progress=progress)
+    return results

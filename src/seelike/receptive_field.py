@@ -28,6 +28,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .activations import Layer, capture
+from .cache import memoize
+
 __all__ = [
     "effective_receptive_field",
     "effective_receptive_fields",
@@ -36,10 +39,6 @@ __all__ = [
     "resolve_point",
     "vit_erf_points",
 ]
-
-
-class _StopForward(Exception):
-    """Raised by the capture hook: nothing after the layer is needed."""
 
 
 def vit_erf_points(model: nn.Module) -> dict[str, str]:
@@ -107,6 +106,7 @@ def centre_activation(features: torch.Tensor, num_prefix_tokens: int) -> torch.T
     raise ValueError(f"features must be (B, C, h, w) or (B, T, C), got {tuple(features.shape)}")
 
 
+@memoize(ignore=("progress",))
 def effective_receptive_field(
     model: nn.Module,
     images: torch.Tensor,
@@ -115,9 +115,11 @@ def effective_receptive_field(
     batch_size: int = 32,
     progress: bool = False,
 ) -> torch.Tensor:
-    """Mean over images of |∂ (centre activation of `point`, summed over channels) / ∂ input|.
+    """Mean over images of |∂ (centre activation of `point`, summed over channels) / ∂ input| (cached,
+    `seelike.cache.memoize`).
 
-    The model runs only up to the point (a hook stops the forward pass there). Each image's gradient is its
+    The model runs through `activations.capture` with autograd on, only up to the point (capture stops the
+    forward pass there). Each image's gradient is its
     own: images do not interact in eval mode, so one backward pass per batch gives every image's map.
 
     Args:
@@ -137,35 +139,23 @@ def effective_receptive_field(
         raise ValueError("images contain NaN or inf")
     if num_prefix_tokens is None:
         num_prefix_tokens = getattr(model, "num_prefix_tokens", 0)
-    module, read_input = resolve_point(model, point)
+    _, read_input = resolve_point(model, point)  # checks the point (an empty name is the model itself)
+    layer = Layer(point, point.partition(":")[0], "input" if read_input else "output")
     captured: list[torch.Tensor] = []
-
-    def keep_and_stop(features: torch.Tensor) -> None:
-        captured.append(features)
-        raise _StopForward
-
-    if read_input:
-        handle = module.register_forward_pre_hook(lambda m, args: keep_and_stop(args[0]))
-    else:
-        handle = module.register_forward_hook(lambda m, args, output: keep_and_stop(output))
     total = torch.zeros(images.shape[-2:], dtype=torch.float64)
-    try:
-        for start in tqdm(range(0, len(images), batch_size), desc=f"ERF {point}", disable=not progress):
-            batch = images[start : start + batch_size].detach().clone().requires_grad_(True)
-            captured.clear()
-            with torch.enable_grad():
-                try:
-                    model(batch)
-                except _StopForward:
-                    pass
-                if not captured:
-                    raise RuntimeError(f"{point!r} was not reached in the forward pass")
-                (gradient,) = torch.autograd.grad(
-                    centre_activation(captured[0], num_prefix_tokens).sum(), batch
-                )
-            total += gradient.abs().double().sum(dim=(0, 1)).cpu()
-    finally:
-        handle.remove()
+
+    def add_gradient(index: int, batch: torch.Tensor) -> None:
+        nonlocal total
+        if not captured:
+            raise RuntimeError(f"{point!r} was not reached in the forward pass")
+        (gradient,) = torch.autograd.grad(centre_activation(captured[0], num_prefix_tokens).sum(), batch)
+        total += gradient.abs().double().sum(dim=(0, 1)).cpu()
+        captured.clear()
+
+    capture(
+        model, [layer], images, lambda name, features: captured.append(features), batch_size=batch_size,
+        progress=progress, on_batch_end=add_gradient, desc=f"ERF {point}", grad=True, stop=True,
+    )  # fmt: skip
     return total / len(images)
 
 
@@ -177,7 +167,7 @@ def effective_receptive_fields(
     batch_size: int = 32,
     progress: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """`effective_receptive_field` for several points.
+    """`effective_receptive_field` for several points (each cached).
 
     Args:
         points: label → point (e.g. from `vit_erf_points`), or a list of points (each its own label).

@@ -13,13 +13,17 @@ reported as they are, never clamped, so a dead branch is visible rather than hid
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-__all__ = ["SkipNormStats", "skip_norm_ratio", "residual_blocks"]
+from .activations import Layer, capture
+
+__all__ = ["SkipNormStats", "resnet_branch_norms", "residual_blocks", "skip_norm_ratio"]
 
 
 @dataclass
@@ -127,12 +131,12 @@ def _has_skip(block: nn.Module) -> bool:
     return not any(cls.__name__.startswith(("NoSkip", "Plain")) for cls in type(block).__mro__)
 
 
-def _branch_end(block: nn.Module) -> nn.Module:
-    """The last module of a ResNet block's branch (its output is f(z), just before the addition)."""
+def _branch_end(block: nn.Module) -> str:
+    """The attribute of a ResNet block's last branch module (its output is f(z), just before the addition)."""
     for name in ("drop_path", "se"):
         if getattr(block, name, None) is not None:
-            return getattr(block, name)
-    return block.bn3 if hasattr(block, "bn3") else block.bn2
+            return name
+    return "bn3" if hasattr(block, "bn3") else "bn2"
 
 
 class _Accumulator:
@@ -169,7 +173,6 @@ class _Accumulator:
         self.sums = batch if self.sums is None else [a + b for a, b in zip(self.sums, batch, strict=True)]
 
 
-@torch.inference_mode()
 def skip_norm_ratio(
     model: nn.Module, images: torch.Tensor, batch_size: int = 256, progress: bool = False
 ) -> SkipNormStats:
@@ -178,7 +181,8 @@ def skip_norm_ratio(
     For a timm ViT block x → x + attn(norm1 x) → (·) + mlp(norm2 ·), the attention sublayer has z = the block
     input and f(z) = the attention branch output; the MLP sublayer has z = the stream after the attention
     addition and f(z) = the MLP branch output. For a timm ResNet block, z is the shortcut (after its
-    downsample, if any) and f(z) the convolution branch before the addition.
+    downsample, if any) and f(z) the convolution branch before the addition. The model runs through
+    `activations.capture`; every tensor is reduced inside its hook.
 
     Args:
         model: a timm VisionTransformer (CLS or GAP) or ResNet, in eval mode, on any device.
@@ -197,41 +201,37 @@ def skip_norm_ratio(
     family, blocks = residual_blocks(model)
     sublayers = ("attention", "mlp") if family == "vit" else ("block",)
     accumulators = [[_Accumulator(tokens_last=family == "vit") for _ in sublayers] for _ in blocks]
-    handles = []
+    layers: list[Layer] = []
+    handlers: dict[str, Callable[[torch.Tensor], None]] = {}
 
-    def stream_pre_hook(acc: _Accumulator):
-        return lambda module, args: acc.set_stream(args[0])
+    def hook(layer: Layer, handler: Callable[[torch.Tensor], None]) -> None:
+        layers.append(layer)
+        handlers[layer.name] = handler
 
-    def branch_hook(acc: _Accumulator):
-        return lambda module, args, output: acc.add_branch(output)
-
-    def resnet_branch_hook(acc: _Accumulator, block: nn.Module):
-        def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+    def resnet_branch(acc: _Accumulator, block: nn.Module) -> Callable[[torch.Tensor], None]:
+        def handle(output: torch.Tensor) -> None:
             if block.downsample is not None:  # the shortcut timm adds: the block input, downsampled
                 acc.set_stream(block.downsample(acc.raw_input))
             acc.add_branch(output)  # reduced now, before timm's in-place `x += shortcut`
 
-        return hook
+        return handle
 
-    for (_, block), accs in zip(blocks, accumulators, strict=True):
+    for (name, block), accs in zip(blocks, accumulators, strict=True):
         if family == "vit":
             attention, mlp = accs
-            handles.append(block.norm1.register_forward_pre_hook(stream_pre_hook(attention)))
-            handles.append(block.drop_path1.register_forward_hook(branch_hook(attention)))
-            handles.append(block.norm2.register_forward_pre_hook(stream_pre_hook(mlp)))
-            handles.append(block.drop_path2.register_forward_hook(branch_hook(mlp)))
+            hook(Layer(f"{name}.attention.stream", f"{name}.norm1", "input"), attention.set_stream)
+            hook(Layer(f"{name}.attention.branch", f"{name}.drop_path1"), attention.add_branch)
+            hook(Layer(f"{name}.mlp.stream", f"{name}.norm2", "input"), mlp.set_stream)
+            hook(Layer(f"{name}.mlp.branch", f"{name}.drop_path2"), mlp.add_branch)
         else:
             (acc,) = accs
-            handles.append(block.register_forward_pre_hook(stream_pre_hook(acc)))
-            handles.append(_branch_end(block).register_forward_hook(resnet_branch_hook(acc, block)))
-    device = next(model.parameters()).device
-    try:
-        starts = range(0, len(images), batch_size)
-        for start in tqdm(starts, desc="skip norms", disable=not progress, leave=False):
-            model(images[start : start + batch_size].to(device))
-    finally:
-        for handle in handles:
-            handle.remove()
+            hook(Layer(f"{name}.stream", name, "input"), acc.set_stream)
+            branch = f"{name}.{_branch_end(block)}"
+            hook(Layer(f"{name}.branch", branch), resnet_branch(acc, block))
+    capture(
+        model, layers, images, lambda name, tensor: handlers[name](tensor),
+        batch_size=batch_size, progress=progress, desc="skip norms",
+    )  # fmt: skip
     num_tokens = {acc.sums[0].shape[0] for accs in accumulators for acc in accs if acc.sums is not None}
     if any(acc.sums is None for accs in accumulators for acc in accs):
         raise RuntimeError("some residual sublayers never ran; is the model a standard timm ViT/ResNet?")
@@ -251,3 +251,34 @@ def skip_norm_ratio(
         has_skip=torch.tensor([_has_skip(block) for _, block in blocks]),
         num_images=len(images),
     )
+
+
+def resnet_branch_norms(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> dict[str, Any]:
+    """Inside every residual block out = relu(skip + f(x)): the sizes of the two summands (`skip_norm_ratio`).
+
+    `skip` is what the shortcut adds (x itself, or its 1×1 projection in a block that changes shape) and
+    f(x) the block's convolutional branch. Both are measured as the L2 norm of the channel vector at each
+    spatial position, averaged over positions and images (float64 accumulation).
+
+    Args:
+        model: a timm ResNet with BasicBlock or Bottleneck blocks (e.g. the zoo `resnet`), in eval mode.
+        images: (N, C, H, W) as the model expects.
+        batch_size: images per forward pass.
+
+    Returns:
+        {"blocks": [names], "skip": (L,) float64, "branch": (L,) float64, "ratio": (L,) skip / branch, inf
+        where the branch is exactly zero (timm initialises the last BatchNorm of each branch to zero, so an
+        untrained timm ResNet's blocks are identities)}, numpy arrays.
+    """
+    family, blocks = residual_blocks(model)
+    if family != "resnet":
+        raise ValueError(f"{type(model).__name__} has no timm ResNet blocks")
+    for name, block in blocks:
+        if not _has_skip(block):
+            raise ValueError(f"block {name} has no skip connection (a plain network): nothing to compare")
+    stats = skip_norm_ratio(model, images, batch_size)
+    skip = stats.stream_norm[:, 0, 0].numpy()
+    branch = stats.branch_norm[:, 0, 0].numpy()
+    ratio = np.full_like(skip, np.inf)  # a zero branch (e.g. timm's zero-initialised last BN) adds nothing
+    np.divide(skip, branch, out=ratio, where=branch > 0)
+    return {"blocks": stats.block_names, "skip": skip, "branch": branch, "ratio": ratio}

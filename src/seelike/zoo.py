@@ -488,6 +488,59 @@ def load_timm(name: str, pretrained: bool = True, device: str | torch.device = "
     return model.eval() if on_meta else model.eval().to(device), transform
 
 
+class ResizeNormalize:
+    """Forward pre-hook: resize images to the model's input size, then normalise them per channel.
+
+    Lets a paper-scale model take small images in [0, 1] (e.g. CIFAR-10's 32×32) as they are, so the images
+    stay small in memory and in cache keys; each minibatch is resized only as it enters the model.
+    """
+
+    def __init__(self, size: int, mean, std):
+        self.size = int(size)
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+
+    def __call__(self, module: nn.Module, args: tuple) -> tuple:
+        images = args[0]
+        if images.shape[-2:] != (self.size, self.size):
+            images = torch.nn.functional.interpolate(
+                images,
+                size=(self.size, self.size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=self.size < images.shape[-1],
+            )
+        mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+        return ((images - mean) / std, *args[1:])
+
+
+def paper_scale_model(
+    name: str, pretrained: bool = True, device: str | torch.device = "cpu", input_size: int | None = None
+) -> nn.Module:
+    """THE paper-scale loader of every chapter: a timm model that, like the zoo's, takes images in [0, 1] of
+    any size and prepares them itself (resize to its input size, then its pretrained mean/std normalisation,
+    in a pre-hook on its first layer).
+
+    Args:
+        name: timm name with weights tag, e.g. "vit_base_patch16_224.augreg_in21k".
+        pretrained: download the public weights (online only); False gives random weights.
+        device: where to put the model.
+        input_size: side of the square input (default: the model's pretrained config, e.g. 224).
+
+    Returns:
+        the model in eval mode, explicit attention (see `load_timm`).
+    """
+    import timm
+
+    model, _ = load_timm(name, pretrained=pretrained, device=device)
+    config = timm.data.resolve_data_config({}, model=model)
+    size = input_size or config["input_size"][-1]
+    first = next(getattr(model, attr) for attr in ("patch_embed", "stem", "conv1") if hasattr(model, attr))
+    first.register_forward_pre_hook(ResizeNormalize(size, config["mean"], config["std"]))
+    return model.eval()
+
+
 def is_online(timeout: float = 3.0) -> bool:
     """Whether the Hugging Face hub answers (paper-scale cells run only then)."""
     import socket

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..activations import block_boundaries
+from ..activations import boundaries as layer_boundaries
 from .style import new_figure
 
 __all__ = ["cka_heatmap", "cka_heatmaps", "layer_ticks"]
@@ -61,7 +61,7 @@ def layer_ticks(
     if mode == "names":
         return [i + 0.5 for i in range(len(names))], list(names)
     if mode == "blocks":
-        ends = [b - 1 for b in block_boundaries(names)] + [len(names) - 1]
+        ends = [b - 1 for b in layer_boundaries(names, "block")] + [len(names) - 1]
         return [e + 0.5 for e in ends], [_block_key(names[e]) for e in ends]
     if mode == "index":
         positions = list(range(0, len(names), 5))
@@ -140,7 +140,7 @@ def cka_heatmap(
     ax.tick_params(axis="y", labelrotation=0)
     if boundaries is not False:
         lines_x, lines_y = (
-            (block_boundaries(names_x), block_boundaries(names_y)) if boundaries is True else boundaries
+            (layer_boundaries(names_x), layer_boundaries(names_y)) if boundaries is True else boundaries
         )
         for position in lines_x:
             ax.axvline(position, color="white", lw=0.6, alpha=0.7)

@@ -1,5 +1,5 @@
 """Figures for chapter 4 (comparing representations with CKA): Gram matrices, invariances, estimator bias,
-minibatch size, and the float32 centring failure. Results in (from `seelike.cka_demos`), figures out."""
+minibatch size, and the float32 centring failure. Results in (from `seelike.cka_intro`), figures out."""
 
 from __future__ import annotations
 
@@ -82,8 +82,8 @@ def cka_invariances(
     of an invertible linear map.
 
     Args:
-        after_transforms: transform name → CKA(X, T(X)) (from `cka_demos.cka_after_transforms`).
-        condition_sweep: {"condition_number", "cka"} (from `cka_demos.cka_vs_condition_number`).
+        after_transforms: transform name → CKA(X, T(X)) (from `cka_intro.cka_after_transforms`).
+        condition_sweep: {"condition_number", "cka"} (from `cka_intro.cka_vs_condition_number`).
         kernel: shown in the title.
 
     Returns:
@@ -129,7 +129,7 @@ def hsic_bias(
     unbiased HSIC (mean over repeats, band = min to max).
 
     Args:
-        result: {"n", "biased", "unbiased"} from `cka_demos.independent_cka_vs_n`.
+        result: {"n", "biased", "unbiased"} from `cka_intro.independent_cka_vs_n`.
         features: features per representation, for the title.
         kernel: kernel name, for the title.
 
@@ -161,7 +161,7 @@ def minibatch_effect(
     """Minibatch CKA (HSIC summed over minibatches) and two shortcuts against the minibatch size.
 
     Args:
-        result: from `cka_demos.minibatch_size_effect`.
+        result: from `cka_intro.minibatch_size_effect`.
         n: number of examples, for the title.
         title: what was compared (e.g. the two layers).
 
@@ -219,7 +219,7 @@ def float32_failure(result: Mapping[str, torch.Tensor], scale: float = 1.0) -> F
     """CKA of (scale·X + offset, scale·Y + offset) against the offset: flat lines are correct.
 
     Args:
-        result: from `cka_demos.offset_failure`.
+        result: from `cka_intro.offset_failure`.
         scale: the scale applied, for the title.
 
     Returns:

@@ -12,7 +12,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..structure import stage_boundaries
+from ..activations import boundaries
 from .cka import cka_heatmap
 from .style import new_figure
 
@@ -44,7 +44,7 @@ def within_model_heatmaps(
         1, len(results), figsize=(panel_size[0] * len(results), panel_size[1]), squeeze=False
     )
     for index, (ax, (title, (matrix, names))) in enumerate(zip(axes[0], results.items(), strict=True)):
-        stages = stage_boundaries(names)
+        stages = boundaries(names, "stage")
         label = title if not subtitles or title not in subtitles else f"{title}\n{subtitles[title]}"
         cka_heatmap(
             matrix,
@@ -111,7 +111,7 @@ def cross_model_heatmap(
     Args:
         matrix: (len(names_x), len(names_y)) CKA.
         names_x, names_y: layer names.
-        matches: for each y layer, the index of its best x layer (`structure.best_matches(matrix, dim=0)`).
+        matches: for each y layer, the index of its best x layer (`comparisons.best_matches(matrix, dim=0)`).
         model_x, model_y: model names for the axis labels.
         title: axes title.
         ticks: tick labelling, as in `cka_heatmap`.
@@ -121,7 +121,7 @@ def cross_model_heatmap(
         the figure.
     """
     figure, ax = new_figure(1, 1, figsize=figsize)
-    stages_x, stages_y = stage_boundaries(names_x), stage_boundaries(names_y)
+    stages_x, stages_y = boundaries(names_x, "stage"), boundaries(names_y, "stage")
     cka_heatmap(
         matrix,
         names_x,
@@ -148,7 +148,7 @@ def correspondence_plot(
     reading of Fig 2 shaded (lower half of ResNet → lowest quarter of ViT; upper half → the next third).
 
     Args:
-        summary: from `seelike.structure.correspondence`.
+        summary: from `seelike.comparisons.correspondence`.
         model_x, model_y: the models' names (x = the matched model, ViT).
         title: axes title (default: the two fractions).
 

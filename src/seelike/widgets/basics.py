@@ -13,7 +13,7 @@ from torch import nn
 from .. import gradients, patches, rollout, selfattention
 from ..activations import attention_probabilities
 from ..figures import basics as figures
-from . import LiveFigure
+from .live import LiveFigure
 
 __all__ = [
     "attention_map_view",

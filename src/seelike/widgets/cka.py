@@ -1,5 +1,5 @@
 """Live views for chapter 5: CKA heatmaps between any two models of a set (or within one), for a chosen
-layer family and number of images. Results come from `seelike.structure.model_cka`, cached on disk, so a
+layer family and number of images. Results come from `seelike.cka.model_cka`, cached on disk, so a
 setting seen before redraws without running a model."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import ipywidgets as widgets
 import torch
 from torch import nn
 
-from .. import structure
+from .. import activations, cka, comparisons
 from ..figures import structure as figures
-from . import LiveFigure
+from .live import LiveFigure
 
 __all__ = ["structure_view"]
 
@@ -35,7 +35,7 @@ def structure_view(
         models: display name → model in eval mode (e.g. {"vit": ..., "resnet": ..., "mixer": ...}).
         images: (N, C, H, W) images every model takes.
         model_a, model_b: initial choices (default: the first two models).
-        family: initial layer family, one of `structure.FAMILY_CHOICES`.
+        family: initial layer family, one of `activations.FAMILY_CHOICES`.
         examples: initial number of images (default: the largest option ≤ N).
         example_options: the choices offered for the number of images (those ≤ N are kept).
         batch_size: minibatch size of the CKA estimator.
@@ -57,20 +57,22 @@ def structure_view(
     def draw(model_a: str, model_b: str, family: str, examples: int):
         first, second = models[model_a], models[model_b]
         subset = images[:examples]
-        layers_a = structure.layers_for(first, family)
+        layers_a = activations.layers_for(first, family)
         if model_a == model_b:
-            matrix, names_a, _ = structure.model_cka(first, None, subset, layers_a, batch_size=batch_size)
-            subtitle = f"mean off-diagonal CKA {structure.mean_off_diagonal(matrix):.2f} ({examples} images)"
+            matrix, names_a, _ = cka.model_cka(first, None, subset, layers_a, batch_size=batch_size)
+            subtitle = (
+                f"mean off-diagonal CKA {comparisons.mean_off_diagonal(matrix):.2f} ({examples} images)"
+            )
             return figures.within_model_heatmaps({model_a: (matrix, names_a)}, {model_a: subtitle})
-        layers_b = structure.layers_for(second, family)
-        matrix, names_a, names_b = structure.model_cka(
+        layers_b = activations.layers_for(second, family)
+        matrix, names_a, names_b = cka.model_cka(
             first, second, subset, layers_a, layers_b, batch_size=batch_size
         )
         return figures.cross_model_heatmap(
             matrix,
             names_a,
             names_b,
-            structure.best_matches(matrix, dim=0),
+            comparisons.best_matches(matrix, dim=0),
             model_x=model_a,
             model_y=model_b,
             title=f"{model_a} vs {model_b}: {family} layers, {examples} images",
@@ -80,6 +82,6 @@ def structure_view(
         draw,
         model_a=widgets.Dropdown(options=names, value=model_a, description="model x"),
         model_b=widgets.Dropdown(options=names, value=model_b, description="model y"),
-        family=widgets.Dropdown(options=list(structure.FAMILY_CHOICES), value=family, description="layers"),
+        family=widgets.Dropdown(options=list(activations.FAMILY_CHOICES), value=family, description="layers"),
         examples=widgets.Dropdown(options=options, value=examples, description="images"),
     )

@@ -1,4 +1,4 @@
-"""Live views for chapter 4 (comparing representations with CKA): each reruns a `seelike.cka_demos`
+"""Live views for chapter 4 (comparing representations with CKA): each reruns a `seelike.cka_intro`
 experiment for the chosen controls and draws it with `seelike.figures.cka_intro`."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import torch
 
-from .. import cka_demos
+from .. import cka_intro as experiments
 from ..figures import cka_intro as figures
-from . import LiveFigure
+from .live import LiveFigure
 
 __all__ = ["float32_view", "hsic_bias_view", "invariance_view", "minibatch_view"]
 
@@ -20,7 +20,7 @@ OFFSETS = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0)
 
 
 def _kernel_control(value: str = "linear") -> widgets.ToggleButtons:
-    return widgets.ToggleButtons(options=list(cka_demos.KERNELS), value=value, description="kernel")
+    return widgets.ToggleButtons(options=list(experiments.KERNELS), value=value, description="kernel")
 
 
 def invariance_view(
@@ -30,8 +30,8 @@ def invariance_view(
     number of examples."""
 
     def draw(kernel: str, examples: int):
-        table = cka_demos.cka_after_transforms(examples, features, kernel, seed)
-        sweep = cka_demos.cka_vs_condition_number(CONDITION_NUMBERS, examples, features, kernel, seed)
+        table = experiments.cka_after_transforms(examples, features, kernel, seed)
+        sweep = experiments.cka_vs_condition_number(CONDITION_NUMBERS, examples, features, kernel, seed)
         return figures.cka_invariances(table, sweep, kernel)
 
     return LiveFigure(
@@ -48,7 +48,7 @@ def hsic_bias_view(
     features. Results are cached on disk, so revisiting a setting is instant."""
 
     def draw(kernel: str, features: int):
-        result = cka_demos.independent_cka_vs_n(ns, features, repeats, kernel, seed, cache=True)
+        result = experiments.independent_cka_vs_n(ns, features, repeats, kernel, seed, cache=True)
         return figures.hsic_bias(result, features, kernel)
 
     return LiveFigure(
@@ -83,7 +83,7 @@ def minibatch_view(
         )
 
     def draw(examples: int):
-        result = cka_demos.minibatch_size_effect(x[:examples], y[:examples], batch_sizes, seed, cache=True)
+        result = experiments.minibatch_size_effect(x[:examples], y[:examples], batch_sizes, seed, cache=True)
         return figures.minibatch_effect(result, examples, title)
 
     return LiveFigure(
@@ -111,7 +111,7 @@ def float32_view(
     sizes = sorted({n for n in (64, 128, 256, 512, 1024) if n <= len(x)} | {min(batch_size, len(x))})
 
     def draw(scale: float, batch_size: int):
-        result = cka_demos.offset_failure(x[:batch_size], y[:batch_size], offsets, scale)
+        result = experiments.offset_failure(x[:batch_size], y[:batch_size], offsets, scale)
         return figures.float32_failure(result, scale)
 
     return LiveFigure(

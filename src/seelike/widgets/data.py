@@ -6,7 +6,7 @@ import ipywidgets as widgets
 import torch
 
 from .. import figures
-from . import LiveFigure
+from .live import LiveFigure
 
 __all__ = ["browse_images"]
 

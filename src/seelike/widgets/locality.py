@@ -1,9 +1,9 @@
 """Live views for chapter 6, local vs global: attention distances per model / block / image subset (Figs 3
 and 4), head-subset CKA (Fig 5) and effective receptive fields (Fig 6).
 
-Each view computes its measure only when a control asks for a value it has not seen, through
-`seelike.cache.cached` (so a result computed once, in this session or an earlier one, is loaded), and draws
-with `seelike.figures`.
+Each view computes its measure only when a control asks for a value it has not seen, by calling the cached
+measure itself (`seelike.cache.memoize`: a result computed once, in this session or an earlier one, by the
+chapter or by a view, is loaded; no view builds a key), and draws with `seelike.figures`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from ..attention import (
     subset_distances,
     uniform_attention_distance,
 )
-from ..cache import cached
 from ..receptive_field import effective_receptive_field, erf_extent
-from . import LiveFigure
+from .live import LiveFigure
 
 __all__ = [
     "data_scale_distance_view",
@@ -57,8 +56,9 @@ def _distance_function(
     models: Mapping[str, nn.Module],
     precomputed: Mapping[str, torch.Tensor] | None,
 ) -> Callable[[nn.Module, str, torch.Tensor], torch.Tensor]:
-    """(model, subset name, indices) → (blocks, heads) distances, cached on disk and in memory; `precomputed`
-    (model name → distances over all `images`) seeds the memory."""
+    """(model, subset name, indices) → (blocks, heads) distances, cached on disk (the measure is memoized)
+    and in memory. `precomputed` (model name → distances over all `images`) is deprecated: the chapter's
+    own call of the measure has already cached them; it only seeds the memory until the chapters move."""
     memory: dict[tuple[int, str], torch.Tensor] = {
         (id(models[name]), ALL_IMAGES): values for name, values in (precomputed or {}).items()
     }
@@ -68,10 +68,7 @@ def _distance_function(
         if key not in memory:
             patch_size, _, _ = model_patch_geometry(model)
             chosen = images[indices]
-            memory[key] = cached(
-                ("mean_attention_distance", model, chosen, {"batch_size": batch_size, "method": "qk"}),
-                lambda: dataset_mean_attention_distance(model, chosen, patch_size, batch_size, method="qk"),
-            )
+            memory[key] = dataset_mean_attention_distance(model, chosen, patch_size, batch_size, method="qk")
         return memory[key]
 
     return distances
@@ -98,8 +95,9 @@ def mean_distance_view(
         labels: (N,) class indices, for the per-class image subsets.
         class_names: names of the classes.
         batch_size: images per forward pass.
-        precomputed: model name → (blocks, heads) distances over all `images`, already computed (with
-            `dataset_mean_attention_distance`): used instead of computing them again.
+        precomputed: deprecated (the measure is memoized, so the chapter's call already cached them): model
+            name → (blocks, heads) distances over all `images`, seeding the view's memory until the chapters
+            move.
 
     Returns:
         a LiveFigure with controls `model`, `block` (None = all blocks alike) and `images` (a subset).
@@ -194,8 +192,8 @@ def head_subset_cka_view(
         resnet_layers: module names of `resnet`.
         distances: (blocks, heads) mean attention distances of `vit` (orders the heads).
         batch_size: CKA minibatch size.
-        precomputed: (block, subset size) → the `head_subset_cka` result for those subsets of heads (sorted by
-            `distances`), already computed: used instead of computing it again.
+        precomputed: deprecated (the measure is memoized, so the chapter's call already cached it): (block,
+            subset size) → the `head_subset_cka` result, seeding the view's memory until the chapters move.
 
     Returns:
         a LiveFigure with controls `block` (whose heads) and `size` (heads per subset).
@@ -207,9 +205,8 @@ def head_subset_cka_view(
     def draw(block: int, size: int):
         subsets = head_subsets(order[block], size)
         if (block, size) not in memory:
-            memory[block, size] = cached(
-                ("head_subset_cka", vit, resnet, images, subsets, list(resnet_layers), block, batch_size),
-                lambda: head_subset_cka(vit, resnet, images, subsets, resnet_layers, block, batch_size),
+            memory[block, size] = head_subset_cka(
+                vit, resnet, images, subsets, resnet_layers, block, batch_size
             )
         cka = memory[block, size]
         labels = ["h" + "+".join(map(str, s)) for s in subsets]
@@ -235,10 +232,7 @@ def _erf_function(images: torch.Tensor, batch_size: int) -> Callable[[nn.Module,
         key = (id(model), point, count)
         if key not in memory:
             chosen = images[:count]
-            memory[key] = cached(
-                ("effective_receptive_field", model, chosen, point, batch_size),
-                lambda: effective_receptive_field(model, chosen, point, batch_size=batch_size),
-            )
+            memory[key] = effective_receptive_field(model, chosen, point, batch_size=batch_size)
         return memory[key]
 
     return erf

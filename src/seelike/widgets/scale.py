@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 import ipywidgets as widgets
 import torch
 
-from .. import scale
+from .. import attention, comparisons, probes
 from ..figures import scale as figures
-from . import LiveFigure
+from .live import LiveFigure
 
 __all__ = ["local_heads_view", "probe_depth_view", "same_layer_cka_view"]
 
@@ -37,7 +37,7 @@ def same_layer_cka_view(
 
     Args:
         curves: label → ((L,) CKA over every layer, the L layer names), least to most training data
-            (e.g. from `scale.same_layer_cka` with all layers).
+            (e.g. from `comparisons.same_layer_cka` with all layers).
         family_layers: family name → the layer names it holds (e.g. {"blocks": layer_names(vit, "blocks")}).
         models: labels selected at first (default: all).
         family: the family shown at first.
@@ -55,7 +55,7 @@ def same_layer_cka_view(
 
     def draw(models: tuple[str, ...], family: str):
         chosen = {
-            label: scale.select_layers(*curves[label], family_layers[family])
+            label: comparisons.select_layers(*curves[label], family_layers[family])
             for label in labels
             if label in models
         }
@@ -88,7 +88,7 @@ def probe_depth_view(
     """Fig 13, live: linear-probe accuracy against normalised depth for the selected models and read-out.
 
     Args:
-        results: label → a `scale.probe_by_depth` result ({"depth", "gap", "cls"?}), least to most data;
+        results: label → a `probes.probe_by_depth` result ({"depth", "gap", "cls"?}), least to most data;
             models without the chosen read-out (e.g. a ResNet has no CLS token) are left out of that view.
         models: labels selected at first (default: all).
         readout: "own" (each model's classifier input: CLS if it has one, else GAP), "cls" or "gap".
@@ -101,8 +101,8 @@ def probe_depth_view(
     labels = list(results)
     if not labels:
         raise ValueError("no results to show")
-    if readout not in scale.READOUTS:
-        raise ValueError(f"readout must be one of {scale.READOUTS}, got {readout!r}")
+    if readout not in probes.READOUTS:
+        raise ValueError(f"readout must be one of {probes.READOUTS}, got {readout!r}")
     titles = {
         "own": "each model's own read-out (CLS, or GAP)",
         "cls": "CLS token",
@@ -115,7 +115,7 @@ def probe_depth_view(
             result = results[label]
             if label not in models or (readout != "own" and readout not in result):
                 continue
-            chosen[label] = (result["depth"], scale.readout_curve(dict(result), readout)[0])
+            chosen[label] = (result["depth"], probes.readout_curve(dict(result), readout)[0])
         return figures.probe_depth_curves(
             chosen, others=others, chance=chance, title=f"Linear probes by depth: {titles[readout]}"
         )
@@ -128,7 +128,7 @@ def probe_depth_view(
             rows=min(len(labels), 6),
             description="models",
         ),
-        readout=widgets.Dropdown(options=list(scale.READOUTS), value=readout, description="read-out"),
+        readout=widgets.Dropdown(options=list(probes.READOUTS), value=readout, description="read-out"),
     )
 
 
@@ -158,7 +158,7 @@ def local_heads_view(
 
     def draw(fraction: float):
         counts = {
-            label: scale.local_heads_per_block(values, grid_size, patch_size, fraction)
+            label: attention.local_heads_per_block(values, grid_size, patch_size, fraction)
             for label, values in distances.items()
         }
         return figures.local_heads_by_data(

@@ -9,7 +9,7 @@ import ipywidgets as widgets
 import torch
 
 from .. import figures
-from . import LiveFigure
+from .live import LiveFigure
 
 __all__ = ["localization_explorer", "noskip_explorer", "probe_explorer", "skip_ratio_explorer"]
 

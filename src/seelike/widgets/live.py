@@ -1,0 +1,104 @@
+"""`LiveFigure`: controls that redraw a figure, with a static default for the HTML book (`seelike.widgets`)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+__all__ = ["LiveFigure", "figure_png", "figure_signature", "widget_view_bundle"]
+
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def figure_png(figure: Figure, dpi: int = 80) -> bytes:
+    """The figure rendered to PNG bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def figure_signature(figure: Figure) -> bytes:
+    """The figure's rendered pixels (RGBA bytes): equal signatures mean visually identical figures."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return bytes(canvas.buffer_rgba())
+
+
+class LiveFigure:
+    """Controls plus a figure function, redrawn whenever a control changes.
+
+    Args:
+        draw: figure function; called as `draw(**values)` with one keyword per control, returns a Figure.
+        controls: name → ipywidgets control (its `.value` is passed to `draw`).
+
+    Attributes:
+        figure: the figure for the current control values.
+        controls: the controls, e.g. `view.controls["block"].value = 3` redraws.
+    """
+
+    def __init__(self, draw: Callable[..., Figure], **controls: widgets.ValueWidget):
+        self.draw = draw
+        self.controls = controls
+        self.output = widgets.Output()
+        self.figure: Figure = self._draw()
+        self.default_png = figure_png(self.figure)
+        self._show(self.default_png)
+        for control in controls.values():
+            control.observe(self._on_change, names="value")
+        self.widget = widgets.VBox([widgets.HBox(list(controls.values())), self.output])
+
+    def values(self) -> dict[str, Any]:
+        return {name: control.value for name, control in self.controls.items()}
+
+    def _draw(self) -> Figure:
+        figure = self.draw(**self.values())
+        plt.close(figure)  # in case `draw` used pyplot: shown through the Output widget only, never twice
+        return figure
+
+    def _show(self, png: bytes) -> None:
+        # Set the Output widget's state instead of `with output: display(...)`: no display message goes
+        # through the kernel, so notebook runners (nbclient's Output-widget hook, which then stalls until its
+        # cell timeout, jupyter/nbclient#312) see none, and the figure is replaced in one update.
+        self.output.outputs = (
+            {
+                "output_type": "display_data",
+                "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": repr(self.figure)},
+                "metadata": {},
+            },
+        )
+
+    def _on_change(self, change: dict) -> None:
+        self.figure = self._draw()
+        self._show(figure_png(self.figure))
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        bundle = dict(widget_view_bundle(self.widget, include=include, exclude=exclude))
+        bundle["image/png"] = base64.b64encode(self.default_png).decode("ascii")
+        bundle["text/plain"] = f"<LiveFigure: {', '.join(self.controls)}>"
+        return bundle
+
+
+def widget_view_bundle(widget: widgets.Widget, include=None, exclude=None) -> dict:
+    """The display bundle of an ipywidgets widget, under ipywidgets 8 and 7.7 alike.
+
+    ipywidgets 8 widgets have `_repr_mimebundle_`. Those of 7.x (Colab's stock version) only have
+    `_ipython_display_`, which publishes the same widget-view reference itself; here it is built the way 7.x
+    builds it, and the widget is told it was displayed (its `on_displayed` callbacks run).
+    """
+    if hasattr(widget, "_repr_mimebundle_"):
+        bundle = widget._repr_mimebundle_(include=include, exclude=exclude) or {}
+        return dict(bundle[0] if isinstance(bundle, tuple) else bundle)
+    bundle = {"text/plain": repr(widget)[:110]}
+    if widget._view_name is not None:
+        bundle[WIDGET_VIEW_MIME] = {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}
+        if hasattr(widget, "_handle_displayed"):  # 7.x: run the widget's on_displayed callbacks
+            widget._handle_displayed()
+    return bundle
