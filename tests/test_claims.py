@@ -261,3 +261,23 @@ def test_evaluate_takes_a_subset_of_claims():
     assert [r.claim for r in records] == ["C2", "C13"]
     with pytest.raises(ValueError, match="unknown claim"):
         claims.evaluate(claims=["C99"])
+
+
+def test_joint_cka_blocks_equal_pairwise_cka(tmp_path, monkeypatch):
+    """One pass over several models gives the same within- and cross-model matrices as cka_matrix per pair."""
+    from seelike import cka, zoo
+
+    monkeypatch.setenv("SEELIKE_CACHE", str(tmp_path))
+    torch.manual_seed(0)
+    images = torch.rand(24, 1, 28, 28)
+    vit, resnet = zoo.build("vit", 0).eval(), zoo.build("resnet", 1).eval()
+    layers = [["blocks.0", "blocks.0.attn", "blocks.5"], ["layer1.0", "layer4.1"]]
+    matrix, names = claims.joint_cka([vit, resnet], images, layers, batch_size=8)
+    assert names == layers and matrix.shape == (5, 5) and matrix.dtype == torch.float64
+    cross = cka.cka_matrix(vit, resnet, images, *layers, batch_size=8, progress=False)[0]
+    within = cka.cka_matrix(vit, None, images, layers[0], batch_size=8, progress=False)[0]
+    torch.testing.assert_close(claims.joint_block(matrix, names, 0, 1), cross, rtol=0, atol=1e-12)
+    torch.testing.assert_close(claims.joint_block(matrix, names, 0, 0), within, rtol=0, atol=1e-12)
+    torch.testing.assert_close(claims.joint_block(matrix, names, 1, 0), cross.T, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="one non-empty layer list per model"):
+        claims.joint_cka([vit, resnet], images, layers[:1])

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .structure import stage_of
+from .activations import stage_of
 
 REPRODUCED, PARTLY, NOT, NOT_ATTEMPTED = "reproduced", "partly", "not", "not attempted"
 
@@ -837,31 +837,134 @@ def _init(name: str, seed: int | None):
     return (zoo.build_legacy(name) if seed is None else zoo.build(name, seed)).eval()
 
 
+def joint_cka(
+    models: Sequence[torch.nn.Module],
+    images: torch.Tensor,
+    layers: Sequence[Sequence[str]] | None = None,
+    *,
+    batch_size: int = CKA_BATCH,
+    progress: bool = False,
+) -> tuple[torch.Tensor, list[list[str]]]:
+    """Minibatch CKA of every layer of several models with every other, from one pass over the images.
+
+    Each model runs once per minibatch and each of its layers becomes one centred Gram matrix; one
+    `cka.MinibatchCKA` update adds every pair of layers of every pair of models. Within-model and cross-model
+    matrices are blocks of the result (`joint_block`), equal to what `cka.cka_matrix` gives pair by pair, at
+    one set of Grams per model instead of one per comparison. Cached on disk (the models' weights, the images,
+    the layers and the minibatch size are the key).
+
+    Args:
+        models: M models in eval mode.
+        images: (N, C, H, W) images.
+        layers: per model, its layer names (default: every named layer, `activations.layer_names`).
+        batch_size: the largest minibatch.
+    Returns:
+        (matrix, names): matrix (T, T) float64 over all T layers in model order; names[m] = model m's layers.
+    """
+    from . import activations
+    from .cache import cached
+    from .cka import MinibatchCKA
+
+    names = (
+        [list(ls) for ls in layers] if layers is not None else [activations.layer_names(m) for m in models]
+    )
+    if len(names) != len(models) or not all(names):
+        raise ValueError("give one non-empty layer list per model")
+
+    def compute() -> torch.Tensor:
+        flat = [f"{m}:{n}" for m, ns in enumerate(names) for n in ns]
+        engine = MinibatchCKA(len(flat), names_x=flat)
+        grams: list[dict[str, torch.Tensor]] = [{} for _ in models]
+
+        def consumer(m: int):
+            def consume(name: str, activation: torch.Tensor) -> None:
+                grams[m][name] = engine.gram(activation, f"{m}:{name}")
+
+            return consume
+
+        def add_minibatch(index: int, batch: torch.Tensor) -> None:
+            engine.update_grams([grams[m][n] for m, ns in enumerate(names) for n in ns])
+            for store in grams:
+                store.clear()
+
+        activations.capture(list(models), names, images, [consumer(m) for m in range(len(models))],
+                            batch_size=batch_size, progress=progress, on_batch_end=add_minibatch, min_batch=4,
+                            desc="joint CKA")  # fmt: skip
+        return engine.compute()
+
+    matrix = cached(
+        ("seelike.claims.joint_cka", list(models), images, names, {"batch_size": batch_size}), compute
+    )
+    return matrix, names
+
+
+def joint_block(matrix: torch.Tensor, names: Sequence[Sequence[str]], a: int, b: int) -> torch.Tensor:
+    """The (L_a, L_b) block of a `joint_cka` matrix: model a's layers against model b's."""
+    starts = np.cumsum([0] + [len(n) for n in names])
+    return matrix[starts[a] : starts[a + 1], starts[b] : starts[b + 1]]
+
+
+def structure_matrices(
+    vit_seeds: Sequence[int | None],
+    resnet_seeds: Sequence[int | None],
+    images: torch.Tensor,
+    *,
+    init: bool = False,
+) -> dict[str, dict]:
+    """Every within-model and ViT × ResNet CKA matrix of C1 and C2 (all named layers), from one `joint_cka`.
+
+    Args:
+        vit_seeds, resnet_seeds: seeds of `vit` and `resnet` (None: the legacy zoo's model).
+        images: (N, 1, 28, 28) test images.
+        init: the untrained networks of the same seeds instead of the trained ones.
+    Returns:
+        {"within": {(name, seed): (matrix, names)}, "cross": {(vit seed, resnet seed): (matrix (Lv, Lr),
+        vit names, resnet names)}}.
+    """
+    entries = [("vit", s) for s in vit_seeds] + [("resnet", s) for s in resnet_seeds]
+    models = [(_init if init else _load)(name, seed) for name, seed in entries]
+    matrix, names = joint_cka(models, images)
+    within = {entry: (joint_block(matrix, names, i, i), names[i]) for i, entry in enumerate(entries)}
+    cross = {}
+    for i, (_, vit_seed) in enumerate(entries[: len(vit_seeds)]):
+        for j in range(len(vit_seeds), len(entries)):
+            cross[(vit_seed, entries[j][1])] = (joint_block(matrix, names, i, j), names[i], names[j])
+    return {"within": within, "cross": cross}
+
+
 def measure_c1(vit_seeds, resnet_seeds, images) -> ClaimRecord:
-    from .structure import mean_off_diagonal, model_cka
+    from .comparisons import mean_off_diagonal
 
-    def uniformity(model):
-        return mean_off_diagonal(model_cka(model, None, images, batch_size=CKA_BATCH)[0])
-
-    within, between, u_resnet = [], [], []
-    for seed in resnet_seeds:
-        matrix, names, _ = model_cka(_load("resnet", seed), None, images, batch_size=CKA_BATCH)
-        w, b = stage_contrast(matrix, names)
-        within.append(w), between.append(b), u_resnet.append(mean_off_diagonal(matrix))
-    return judge_c1([uniformity(_load("vit", s)) for s in vit_seeds], u_resnet, within, between,
-                    [uniformity(_init("vit", s)) for s in vit_seeds],
-                    [uniformity(_init("resnet", s)) for s in resnet_seeds])  # fmt: skip
+    trained = structure_matrices(vit_seeds, resnet_seeds, images)["within"]
+    untrained = structure_matrices(vit_seeds, resnet_seeds, images, init=True)["within"]
+    within, between = zip(*(stage_contrast(*trained[("resnet", s)]) for s in resnet_seeds), strict=True)
+    u = {key: mean_off_diagonal(m) for key, (m, _) in trained.items()}
+    u0 = {key: mean_off_diagonal(m) for key, (m, _) in untrained.items()}
+    vit, resnet = (
+        [u[(name, s)] for s in seeds] for name, seeds in (("vit", vit_seeds), ("resnet", resnet_seeds))
+    )
+    vit0, resnet0 = (
+        [u0[(n, s)] for s in seeds] for n, seeds in (("vit", vit_seeds), ("resnet", resnet_seeds))
+    )
+    return judge_c1(vit, resnet, within, between, vit0, resnet0)
 
 
 def measure_c2(vit_seeds, resnet_seeds, images) -> ClaimRecord:
-    from .structure import model_cka
-
-    shares = []
-    for vit_seed, resnet_seed in itertools.product(vit_seeds, resnet_seeds):
-        vit, resnet = _load("vit", vit_seed), _load("resnet", resnet_seed)
-        shares.append(best_match_shares(model_cka(vit, resnet, images, batch_size=CKA_BATCH)[0]))
-    return judge_c2(*([s[k] for s in shares] for k in ("lower_half_in_lowest_quarter", "upper_half_in_middle",
-                    "top_third_max_cka", "lower_two_thirds_max_cka", "mean_margin")))  # fmt: skip
+    """Per (vit, resnet) seed pair, C2's shares and best CKAs; baselines: the same readings of the untrained
+    networks of the same seeds (means over pairs) and the mean argmax margin."""
+    pairs = list(itertools.product(vit_seeds, resnet_seeds))
+    keys = ("lower_half_in_lowest_quarter", "upper_half_in_middle", "top_third_max_cka",
+            "lower_two_thirds_max_cka", "mean_margin")  # fmt: skip
+    trained = structure_matrices(vit_seeds, resnet_seeds, images)["cross"]
+    untrained = structure_matrices(vit_seeds, resnet_seeds, images, init=True)["cross"]
+    shares = [best_match_shares(trained[pair][0]) for pair in pairs]
+    record = judge_c2(*([s[k] for s in shares] for k in keys))
+    at_init = [best_match_shares(untrained[pair][0]) for pair in pairs]
+    labels = ("lower half in lowest quarter", "upper half in (0.25, 0.6]")
+    for key, label in zip(keys[:2], labels, strict=True):
+        record.baselines[f"{label}, at init"] = float(np.mean([s[key] for s in at_init]))
+    record.notes.append(f"{len(pairs)} seed pair(s), every named layer of both models, {len(images)} images")
+    return record
 
 
 def _head_distances(model, images) -> tuple[torch.Tensor, float]:
@@ -876,9 +979,14 @@ def _head_distances(model, images) -> tuple[torch.Tensor, float]:
     return distances, attention.uniform_attention_distance(grid, patch)
 
 
-def measure_c3(vit_seeds, images) -> ClaimRecord:
-    counts = [head_counts(*_head_distances(_load("vit", s), images)) for s in vit_seeds]
-    return judge_c3(*([c[k] for c in counts] for k in ("local_low", "global_low", "local_top")))
+def measure_c3(vit_seeds, images, name: str = "vit") -> ClaimRecord:
+    """Head counts per seed of `name` (default the main `vit`; an intervention model such as `vit-localinit`
+    gives its own record, reported apart from the main verdicts)."""
+    counts = [head_counts(*_head_distances(_load(name, s), images)) for s in vit_seeds]
+    record = judge_c3(*([c[k] for c in counts] for k in ("local_low", "global_low", "local_top")))
+    if name != "vit":
+        record.notes.append(f"measured on {name}, not on the main vit")
+    return record
 
 
 def measure_c4(seeds_of: dict[str, list], images) -> ClaimRecord:
@@ -888,7 +996,7 @@ def measure_c4(seeds_of: dict[str, list], images) -> ClaimRecord:
 
 
 def measure_c13(mixer_seeds, images) -> ClaimRecord:
-    from .structure import model_cka
+    from .cka import model_cka
 
     matrices = [model_cka(_load("mixer", s), None, images, batch_size=CKA_BATCH)[0] for s in mixer_seeds]
     return judge_c13([best_two_group_split(m) for m in matrices])
@@ -1008,7 +1116,7 @@ def measure_c7(vit_seeds, resnet_seeds, images) -> ClaimRecord:
 def measure_c8(intact: str, seeds_of: dict[str, list], images) -> ClaimRecord:
     """Per seed: within-model CKA (`structure.model_cka` on `images`) between the removed block's input and
     output, intact model (`intact`, same seed) minus no-skip model; test accuracies from the manifest."""
-    from .structure import model_cka
+    from .cka import model_cka
 
     def across(name, seed, block):
         matrix, names, _ = model_cka(_load(name, seed), None, images, batch_size=CKA_BATCH)
@@ -1031,16 +1139,21 @@ def measure_c8(intact: str, seeds_of: dict[str, list], images) -> ClaimRecord:
     return record
 
 
-def _localisation(model, images) -> float:
+def localization_result(model, images, layer: str | None = None) -> dict:
+    """`localization.localization` of `model`'s final block (or `layer`) on `images`, in minibatches of
+    CKA_BATCH, cached: C9's measurement, shared with chapter 7's figures."""
     from . import localization
     from .cache import cached
 
-    settings = {"layer": None, "batch_size": CKA_BATCH}
-    result = cached(
+    settings = {"layer": layer, "batch_size": CKA_BATCH}
+    return cached(
         ("seelike.localization.localization", model, images, settings),
         lambda: localization.localization(model, images, **settings),
     )
-    return float(result["own_fraction_interior"])
+
+
+def _localisation(model, images) -> float:
+    return float(localization_result(model, images)["own_fraction_interior"])
 
 
 def measure_c9(seeds_of: dict[str, list], images) -> ClaimRecord:
@@ -1055,7 +1168,7 @@ def measure_c9(seeds_of: dict[str, list], images) -> ClaimRecord:
     return record
 
 
-def _probe_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def probe_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """PROBE_SHOTS training images per class (the first of each class in the training split "fit") and the
     first PROBE_IMAGES test images, with labels."""
     from . import data
@@ -1066,28 +1179,41 @@ def _probe_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tenso
     return train_images[chosen], train_labels[chosen], test_images[:PROBE_IMAGES], test_labels[:PROBE_IMAGES]
 
 
-def _last_block_probes(model) -> dict[str, float]:
-    """`probes.probe_layers` in float64 (as chapter 7), scored in chunks of PROBE_CHUNK test images (the
-    probes are fitted on the same training images each time, so the weighted mean is the accuracy on all);
-    the last block's CLS / GAP accuracy and the mean over positions of the single-token probes."""
+def probe_curves(model) -> dict:
+    """`probes.probe_layers` in float64, PROBE_SHOTS-shot on `probe_data()`, scored in chunks of PROBE_CHUNK
+    test images (the probes are fitted on the same training images each time, so the image-weighted mean of
+    the chunks is the accuracy on all PROBE_IMAGES); each chunk is cached.
+
+    Returns:
+        as `probes.probe_layers`: "layers" and, per read-out ("cls", "gap", "token", ...), accuracies per
+        block (and per position for "token").
+    """
     import copy
 
     from . import probes
     from .cache import cached
 
-    train_x, train_y, test_x, test_y = _probe_data()
+    train_x, train_y, test_x, test_y = probe_data()
     model = copy.deepcopy(model).double()
-    totals: dict[str, float] = {}
+    totals: dict = {}
     for start in range(0, len(test_x), PROBE_CHUNK):
         x, y = test_x[start : start + PROBE_CHUNK].double(), test_y[start : start + PROBE_CHUNK]
         result = cached(
             ("seelike.probes.probe_layers", model, train_x.double(), train_y, x, y, {"l2": PROBE_L2}),
             lambda x=x, y=y: probes.probe_layers(model, train_x.double(), train_y, x, y, l2=PROBE_L2),
         )
-        last = {k: float(result[k][-1].double().mean()) for k in ("cls", "gap", "token") if k in result}
-        for key, value in last.items():
-            totals[key] = totals.get(key, 0.0) + value * len(y)
-    return {key: value / len(test_x) for key, value in totals.items()}
+        for key, value in result.items():
+            if key == "layers":
+                totals[key] = value
+            else:
+                totals[key] = totals.get(key, 0) + value.double() * len(y)
+    return {key: value if key == "layers" else value / len(test_x) for key, value in totals.items()}
+
+
+def _last_block_probes(model) -> dict[str, float]:
+    """The last block's CLS / GAP accuracy and the mean over positions of the single-token probes."""
+    curves = probe_curves(model)
+    return {k: float(curves[k][-1].double().mean()) for k in ("cls", "gap", "token") if k in curves}
 
 
 def measure_c10(vit_seeds, gap_seeds) -> ClaimRecord:
@@ -1155,7 +1281,7 @@ def _half_depth_probe(model) -> float:
     from . import scale
     from .cache import cached
 
-    train_x, train_y, test_x, test_y = _probe_data()
+    train_x, train_y, test_x, test_y = probe_data()
     model = copy.deepcopy(model).double()
     result = cached(
         ("seelike.scale.probe_by_depth", model, train_x, train_y, test_x, test_y, {"l2": PROBE_L2}),
