@@ -1,4 +1,4 @@
-"""Shared test set-up: a headless plotting backend and small deterministic data."""
+"""Shared test set-up: a headless plotting backend, small deterministic data, and widget-test helpers."""
 
 import os
 
@@ -18,3 +18,20 @@ def fashion_test():
     from seelike import data
 
     return data.fashion_mnist("test")
+
+
+# --------------------------------------------------------------------------------------------- widgets
+
+
+def assert_each_control_redraws(view, changes: dict) -> None:
+    """Set each control of a `LiveFigure` in turn to a new value; each change must give a visibly different
+    figure (shared by the widget tests: `from conftest import assert_each_control_redraws`)."""
+    from seelike.widgets import LiveFigure, figure_signature
+
+    assert isinstance(view, LiveFigure) and set(changes) == set(view.controls)
+    assert view.default_png.startswith(b"\x89PNG")
+    for name, value in changes.items():
+        before = figure_signature(view.figure)
+        assert view.controls[name].value != value, f"{name}: pick a value different from the default"
+        view.controls[name].value = value
+        assert figure_signature(view.figure) != before, f"changing {name} did not change the figure"

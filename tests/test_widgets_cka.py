@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import assert_each_control_redraws
 
-from seelike import cka_demos
-from seelike.widgets import LiveFigure, figure_signature
+from seelike import cka_intro
 from seelike.widgets import cka_intro as views4
 
 
@@ -15,19 +15,8 @@ def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SEELIKE_CACHE", str(tmp_path))
 
 
-def assert_each_control_redraws(view: LiveFigure, changes: dict) -> None:
-    """Set each control in turn to a new value; each change must give a visibly different figure."""
-    assert isinstance(view, LiveFigure) and set(changes) == set(view.controls)
-    assert view.default_png.startswith(b"\x89PNG")
-    for name, value in changes.items():
-        before = figure_signature(view.figure)
-        assert view.controls[name].value != value, f"{name}: pick a value different from the default"
-        view.controls[name].value = value
-        assert figure_signature(view.figure) != before, f"changing {name} did not change the figure"
-
-
 def activation_pair(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    x = cka_demos.random_representation(n, 32, 0, decay=0.5).float()
+    x = cka_intro.random_representation(n, 32, 0, decay=0.5).float()
     y = torch.relu(x @ torch.randn(32, 16, generator=torch.Generator().manual_seed(1))) + 3.0
     return x, y
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import assert_each_control_redraws
 
 from seelike.figures import scale as figures
-from seelike.widgets import LiveFigure, figure_signature
 from seelike.widgets import scale as views
 
 LAYERS = ["stem", *[f"blocks.{b}{suffix}" for b in range(3) for suffix in (".norm1", ".mlp.act", "")], "norm"]
@@ -15,17 +15,6 @@ FAMILIES = {
     "blocks": [n for n in LAYERS if n.count(".") == 1],
     "mlp": [n for n in LAYERS if n.endswith("mlp.act")],
 }
-
-
-def assert_each_control_redraws(view: LiveFigure, changes: dict) -> None:
-    """Set each control in turn to a new value; each change must give a visibly different figure."""
-    assert isinstance(view, LiveFigure) and set(changes) == set(view.controls)
-    assert view.default_png.startswith(b"\x89PNG")
-    for name, value in changes.items():
-        before = figure_signature(view.figure)
-        assert view.controls[name].value != value, f"{name}: pick a value different from the default"
-        view.controls[name].value = value
-        assert figure_signature(view.figure) != before, f"changing {name} did not change the figure"
 
 
 def cka_curves() -> dict:
