@@ -1,0 +1,94 @@
+"""Prose numbers come from cells: every measured number in a chapter's markdown is a myst-nb glue reference.
+
+A markdown cell may name the numbers it states that are not measurements (a rule's threshold, a setting) in
+an HTML comment, `<!-- constants: 0.6 0.9 25% -->`; every other decimal or percentage in the prose must be a
+``{glue:text}`name` `` reference to a value a cell of the same chapter glues. The chapters listed in
+`MEASURED_CHAPTERS` are held to this; the rest are checked by `test_unconverted_chapters_are_listed` so the
+list cannot silently go stale.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+MEASURED_CHAPTERS = ["05_structure", "07_spatial"]  # chapters whose prose numbers are all glued
+PENDING = ["04_cka", "06_local_global", "08_data_scale"]  # still state numbers by hand
+
+GLUE_ROLE = re.compile(r"\{glue(?::text|:any|:)?\}`([^`:]+)(?::[^`]*)?`")
+NUMBER = re.compile(r"(?<![\w.])(\d+\.\d+|\.\d+|\d+(?:\.\d+)?\s?%)(?![\w.])")
+STRIP = [
+    re.compile(r"\{[a-z:-]+\}`[^`]*`"),  # roles: glue, cite, ref, doc
+    re.compile(r"`[^`]*`"),  # inline code
+    re.compile(r"\$[^$]*\$"),  # inline math
+    re.compile(r"https?://\S+"),
+]
+CONSTANTS = re.compile(r"<!--\s*constants:([^>]*)-->")
+
+
+def markdown_cells(path: Path) -> list[str]:
+    """The markdown cells of a percent-format chapter, comment markers removed."""
+    cells, current = [], None
+    for line in path.read_text().splitlines():
+        if line.startswith("# %%"):
+            if current is not None:
+                cells.append("\n".join(current))
+            current = [] if "[markdown]" in line else None
+        elif current is not None:
+            current.append(line[2:] if line.startswith("# ") else line.lstrip("#"))
+    if current is not None:
+        cells.append("\n".join(current))
+    return cells
+
+
+def glued_names(path: Path) -> list[re.Pattern]:
+    """Patterns of the names a chapter's code glues: `glue("name", ...)`, `glue(f"name_{i}", ...)` (any text
+    in place of each `{...}`) and every `prefix_...` of `glue_record("prefix", ...)`."""
+    text = path.read_text()
+    patterns = []
+    for literal in re.findall(r"\bglue\(\s*f?[\"']([^\"']+)[\"']", text):
+        parts = re.split(r"\{[^}]*\}", literal)
+        patterns.append(re.compile(".+".join(re.escape(p) for p in parts) + "$"))
+    for prefix in re.findall(r"\bglue_record\(\s*[\"']([^\"']+)[\"']", text):
+        patterns.append(re.compile(re.escape(prefix) + "_.+$"))
+    return patterns
+
+
+def unglued_numbers(cell: str) -> list[str]:
+    """Decimals and percentages in a markdown cell that are neither glued nor declared constants."""
+    allowed = {c for group in CONSTANTS.findall(cell) for c in group.replace(",", " ").split()}
+    text = CONSTANTS.sub("", cell)
+    for pattern in STRIP:
+        text = pattern.sub(" ", text)
+    return [n.replace(" ", "") for n in NUMBER.findall(text) if n.replace(" ", "") not in allowed]
+
+
+def test_the_checker_finds_unglued_numbers():
+    cell = "U is 0.84 and {glue:text}`u_vit:.3f`; `0.5` is code, 25% of layers <!-- constants: 0.6 -->, 0.6"
+    assert unglued_numbers(cell) == ["0.84", "25%"]
+    assert unglued_numbers("ViT-B/16, Fig. 2, 28×28 images, {cite}`raghu2021vision`") == []
+
+
+@pytest.mark.parametrize("chapter", MEASURED_CHAPTERS)
+def test_prose_numbers_are_glued(chapter):
+    path = BOOK / f"{chapter}.py"
+    found = {n for cell in markdown_cells(path) for n in unglued_numbers(cell)}
+    assert not found, f"{chapter}: prose numbers no cell glues (glue them or declare constants): {found}"
+
+
+@pytest.mark.parametrize("chapter", MEASURED_CHAPTERS)
+def test_every_glue_reference_is_glued_in_the_chapter(chapter):
+    path = BOOK / f"{chapter}.py"
+    patterns = glued_names(path)
+    used = {name for cell in markdown_cells(path) for name in GLUE_ROLE.findall(cell)}
+    missing = {u for u in used if not any(p.match(u) for p in patterns)}
+    assert not missing, f"{chapter}: prose refers to values no cell glues: {missing}"
+
+
+def test_unconverted_chapters_are_listed():
+    chapters = {p.stem for p in BOOK.glob("0[4-9]_*.py")}
+    assert chapters == set(MEASURED_CHAPTERS) | set(PENDING)
+    assert not set(MEASURED_CHAPTERS) & set(PENDING)
