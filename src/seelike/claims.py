@@ -1106,6 +1106,8 @@ def measure_c7(vit_seeds, resnet_seeds, images) -> ClaimRecord:
     resnet = [_skip_summary(_load("resnet", s), images)["median"] for s in resnet_seeds]
     record = judge_c7([v["median"] for v in vit], resnet, [v["cls_minus_spatial_lower"] for v in vit],
                       [v["cls_minus_spatial_upper"] for v in vit])  # fmt: skip
+    record.baselines["vit spatial at init"] = float(np.mean([_skip_summary(_init("vit", s), images)["median"]
+                                                            for s in vit_seeds]))  # fmt: skip
     record.notes.append(
         "R per block and sublayer is the ratio of the image-mean norms (skips.skip_norm_ratio), not a median "
         "over images; the ViT median is over blocks and both sublayers"
