@@ -967,7 +967,7 @@ def measure_c2(vit_seeds, resnet_seeds, images) -> ClaimRecord:
     return record
 
 
-def _head_distances(model, images) -> tuple[torch.Tensor, float]:
+def head_distances(model, images) -> tuple[torch.Tensor, float]:
     from . import attention
     from .cache import cached
 
@@ -982,7 +982,7 @@ def _head_distances(model, images) -> tuple[torch.Tensor, float]:
 def measure_c3(vit_seeds, images, name: str = "vit") -> ClaimRecord:
     """Head counts per seed of `name` (default the main `vit`; an intervention model such as `vit-localinit`
     gives its own record, reported apart from the main verdicts)."""
-    counts = [head_counts(*_head_distances(_load(name, s), images)) for s in vit_seeds]
+    counts = [head_counts(*head_distances(_load(name, s), images)) for s in vit_seeds]
     record = judge_c3(*([c[k] for c in counts] for k in ("local_low", "global_low", "local_top")))
     if name != "vit":
         record.notes.append(f"measured on {name}, not on the main vit")
@@ -990,7 +990,7 @@ def measure_c3(vit_seeds, images, name: str = "vit") -> ClaimRecord:
 
 
 def measure_c4(seeds_of: dict[str, list], images) -> ClaimRecord:
-    local = {FRACTIONS[name]: [head_counts(*_head_distances(_load(name, s), images))["local_low"]
+    local = {FRACTIONS[name]: [head_counts(*head_distances(_load(name, s), images))["local_low"]
                                for s in seeds] for name, seeds in seeds_of.items()}  # fmt: skip
     return judge_c4(local)
 
@@ -1018,7 +1018,7 @@ def _label(seed: int | None) -> str:
     return "legacy" if seed is None else f"seed {seed}"
 
 
-def _first_stage_modules(resnet) -> list[str]:
+def first_stage_modules(resnet) -> list[str]:
     """The module paths of a ResNet's named layers from the stem to the end of its first stage."""
     from . import activations
 
@@ -1031,26 +1031,46 @@ def _first_stage_modules(resnet) -> list[str]:
     return [layer.module for layer in layers]
 
 
-def measure_c5(vit_seeds, resnet_seeds, cka_images, distance_images) -> ClaimRecord:
-    """ρ per (vit, resnet) seed pair: block 0's heads sorted by mean distance (on `distance_images`), windows
-    of HEAD_SUBSET_SIZE consecutive heads, each window's max CKA (on `cka_images`) with the ResNet's layers up
-    to the end of its first stage."""
+def head_subset_result(vit, resnet, cka_images, distance_images) -> dict:
+    """C5's measurement on one (vit, resnet) pair: block 0's heads sorted by mean distance (on
+    `distance_images`), windows of HEAD_SUBSET_SIZE consecutive heads, and each window's CKA (on
+    `cka_images`) with the ResNet's layers up to the end of its first stage; cached.
+
+    Returns:
+        {"subsets": windows of head indices, "distance": (S,) mean distance of each window, "cka": (S, R)
+        CKA with the R ResNet layers, "layers": their module paths, "distances": (blocks, heads)}.
+    """
     from . import attention
     from .cache import cached
 
+    distances = head_distances(vit, distance_images)[0]
+    subsets = attention.head_subsets(attention.sort_heads(distances)[1][0], size=HEAD_SUBSET_SIZE)
+    layers = first_stage_modules(resnet)
+    subset_cka = cached(
+        ("seelike.attention.head_subset_cka", vit, resnet, cka_images, [list(s) for s in subsets], layers,
+         {"block": 0, "batch_size": CKA_BATCH}),
+        lambda: attention.head_subset_cka(vit, resnet, cka_images, subsets, layers, block=0,
+                                          batch_size=CKA_BATCH),
+    )  # fmt: skip
+    distance = attention.subset_distances(distances[0], subsets)
+    return {
+        "subsets": subsets,
+        "distance": distance,
+        "cka": subset_cka,
+        "layers": layers,
+        "distances": distances,
+    }
+
+
+def measure_c5(vit_seeds, resnet_seeds, cka_images, distance_images) -> ClaimRecord:
+    """ρ per (vit, resnet) seed pair between each head window's mean distance and its highest CKA with the
+    ResNet's early layers (`head_subset_result`)."""
     rhos = []
     for vit_seed, resnet_seed in itertools.product(vit_seeds, resnet_seeds):
-        vit, resnet = _load("vit", vit_seed), _load("resnet", resnet_seed)
-        distances = _head_distances(vit, distance_images)[0]
-        subsets = attention.head_subsets(attention.sort_heads(distances)[1][0], size=HEAD_SUBSET_SIZE)
-        layers = _first_stage_modules(resnet)
-        subset_cka = cached(
-            ("seelike.attention.head_subset_cka", vit, resnet, cka_images, [list(s) for s in subsets], layers,
-             {"block": 0, "batch_size": CKA_BATCH}),
-            lambda vit=vit, resnet=resnet, subsets=subsets, layers=layers: attention.head_subset_cka(
-                vit, resnet, cka_images, subsets, layers, block=0, batch_size=CKA_BATCH),
-        )  # fmt: skip
-        rhos.append(head_subset_rho(attention.subset_distances(distances[0], subsets), subset_cka))
+        result = head_subset_result(
+            _load("vit", vit_seed), _load("resnet", resnet_seed), cka_images, distance_images
+        )
+        rhos.append(head_subset_rho(result["distance"], result["cka"]))
     record = judge_c5(rhos)
     record.notes.append(
         f"block 0, windows of {HEAD_SUBSET_SIZE} heads; ResNet layers stem to the end of its first stage; "
