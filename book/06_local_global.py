@@ -108,8 +108,6 @@ print(f"{len(images)} images | ViT: {grid_size}x{grid_size} patches of {patch_si
 uniform = attention.uniform_attention_distance(grid_size, patch_size)
 print(f"uniform attention, 7x7 grid of 4 px patches:   {uniform:.3f} px")
 print(f"uniform attention, 14x14 grid of 16 px patches: {attention.uniform_attention_distance(14, 16):.3f} px")
-report.glue("uniform", uniform)
-report.glue("local_cut", 0.6 * uniform)
 
 # %% [markdown]
 # ### Without the attention matrix
@@ -154,6 +152,8 @@ assert difference < 1e-6, difference
 # <!-- constants: 0.6 0.9 -->
 
 # %%
+report.glue("uniform", uniform)
+report.glue("local_cut", 0.6 * uniform)
 distances = claims.head_distances(vit, images)[0]
 untrained_distances = claims.head_distances(zoo.build("vit", 0).eval(), images)[0]
 c3 = claims.measure_c3(seeds["vit"], images)

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
-MEASURED_CHAPTERS = ["05_structure", "06_local_global", "07_spatial"]  # chapters whose prose numbers are all glued
-PENDING = ["04_cka", "08_data_scale"]  # still state numbers by hand
+# chapters whose prose numbers are all glued, and those that still state numbers by hand
+MEASURED_CHAPTERS = ["05_structure", "06_local_global", "07_spatial"]
+PENDING = ["04_cka", "08_data_scale"]
 
 GLUE_ROLE = re.compile(r"\{glue(?::text|:any|:)?\}`([^`:]+)(?::[^`]*)?`")
 NUMBER = re.compile(r"(?<![\w.])(\d+\.\d+|\.\d+|\d+(?:\.\d+)?\s?%)(?![\w.])")
@@ -92,3 +93,14 @@ def test_unconverted_chapters_are_listed():
     chapters = {p.stem for p in BOOK.glob("0[4-9]_*.py")}
     assert chapters == set(MEASURED_CHAPTERS) | set(PENDING)
     assert not set(MEASURED_CHAPTERS) & set(PENDING)
+
+
+@pytest.mark.parametrize("chapter", MEASURED_CHAPTERS)
+def test_checked_cells_glue_nothing(chapter):
+    """A glue call displays a record that the stored, stripped outputs lack: nbval would see a difference."""
+    cells = (BOOK / f"{chapter}.py").read_text().split("\n# %%")
+    checked = [cell for cell in cells if cell.startswith(' tags=["nbval-check-output"]')]
+    assert checked, f"{chapter} has no checked cell"
+    assert not [cell for cell in checked if re.search(r"\bglue(_record)?\(", cell)], (
+        f"{chapter}: glue in a checked cell"
+    )
