@@ -1,4 +1,4 @@
-"""`LiveFigure`: controls that redraw a figure, with a static default for the HTML book (`seelike.widgets`)."""
+"""`LiveFigure`: controls that redraw a figure, with a static default for the HTML book."""
 
 from __future__ import annotations
 
