@@ -295,3 +295,37 @@ def test_resnet_branch_norms_agree_with_the_old_gradients_path_and_skip_norm_rat
     np.testing.assert_allclose(stats.averages()["block"].numpy(), old["ratio"], rtol=1e-6)
     shim = gradients.residual_branch_norms(model, x, batch_size=2)  # the shim until chapter 1 moves
     np.testing.assert_array_equal(shim["ratio"], new["ratio"])
+
+
+def test_median_ratios_take_the_median_over_images_of_each_images_ratio():
+    """Three images with known norms: the per-image ratio is the ratio of token-mean norms; the median is
+    taken over images (not the ratio of image-mean norms), separately for the CLS token."""
+    from seelike.skips import SkipNormStats
+
+    # (N=3, L=1, S=1, T=3): token 0 is CLS, tokens 1-2 spatial
+    stream = torch.tensor(
+        [[[[2.0, 4.0, 8.0]]], [[[3.0, 1.0, 1.0]]], [[[6.0, 30.0, 30.0]]]], dtype=torch.float64
+    )
+    branch = torch.tensor(
+        [[[[1.0, 2.0, 2.0]]], [[[1.0, 1.0, 1.0]]], [[[1.0, 1.0, 1.0]]]], dtype=torch.float64
+    )
+    stats = SkipNormStats(["blocks.0"], ("attention",), stream.mean(0), branch.mean(0),
+                          torch.zeros(1, 1, 3), 1, torch.tensor([True]), 3, stream, branch)  # fmt: skip
+    medians = stats.median_ratios()
+    assert medians["attention"].tolist() == [3.0]  # per image 6/2, 1/1, 30/1 -> median 3
+    assert medians["attention-cls"].tolist() == [3.0]  # per image 2, 3, 6 -> median 3
+    assert stats.averages()["attention"].item() == pytest.approx((74 / 6) / (4 / 3))  # ratio of means: 9.25
+    with pytest.raises(ValueError, match="no per-image norms"):
+        SkipNormStats(["b"], ("block",), stream.mean(0), branch.mean(0), torch.zeros(1, 1, 3), 0,
+                      torch.tensor([True]), 3).median_ratios()  # fmt: skip
+
+
+def test_per_image_norms_average_to_the_stored_means():
+    from seelike import zoo
+
+    torch.manual_seed(0)
+    images = torch.rand(10, 1, 28, 28)
+    stats = skips.skip_norm_ratio(zoo.build("vit", 0).eval(), images, batch_size=4)
+    assert stats.image_stream_norm.shape == (10, *stats.stream_norm.shape)
+    torch.testing.assert_close(stats.image_stream_norm.mean(0), stats.stream_norm)
+    torch.testing.assert_close(stats.image_branch_norm.mean(0), stats.branch_norm)

@@ -335,7 +335,7 @@ def head_subset_rho(subset_distance: Sequence[float], subset_cka: torch.Tensor) 
 
 
 def skip_ratio_summary(averages: dict[str, torch.Tensor]) -> dict[str, float]:
-    """C7's reading of `skips.SkipNormStats.averages()` (per-block ratios ‖z‖ / ‖f(z)‖).
+    """C7's reading of per-block ratios ‖z‖ / ‖f(z)‖ (`skips.SkipNormStats.median_ratios()`).
 
     Returns:
         "median": the median over blocks (and sublayers) of the spatial-token ratios (ResNet: of its blocks);
@@ -1112,16 +1112,17 @@ def _skip_summary(model, images) -> dict[str, float]:
     from . import skips
     from .cache import cached
 
-    averages = cached(
-        ("seelike.skips.skip_norm_ratio", model, images, {"batch_size": CKA_BATCH}),
-        lambda: skips.skip_norm_ratio(model, images, batch_size=CKA_BATCH).averages(),
+    medians = cached(
+        ("seelike.skips.SkipNormStats.median_ratios", model, images, {"batch_size": CKA_BATCH}),
+        lambda: skips.skip_norm_ratio(model, images, batch_size=CKA_BATCH).median_ratios(),
     )
-    return skip_ratio_summary(averages)
+    return skip_ratio_summary(medians)
 
 
 def measure_c7(vit_seeds, resnet_seeds, images) -> ClaimRecord:
-    """Skip ratios on `images` (SKIP_IMAGES): per block and sublayer, the ratio of the image-mean norms
-    ‖z‖ and ‖f(z)‖ (`skips.skip_norm_ratio`); median over blocks and sublayers; CLS − spatial per half."""
+    """Skip ratios on `images` (SKIP_IMAGES): per block and sublayer, the median over images of each image's
+    ‖z‖ / ‖f(z)‖ (`skips.SkipNormStats.median_ratios`); median over blocks and sublayers; CLS − spatial per
+    half."""
     vit = [_skip_summary(_load("vit", s), images) for s in vit_seeds]
     resnet = [_skip_summary(_load("resnet", s), images)["median"] for s in resnet_seeds]
     record = judge_c7([v["median"] for v in vit], resnet, [v["cls_minus_spatial_lower"] for v in vit],
@@ -1129,8 +1130,8 @@ def measure_c7(vit_seeds, resnet_seeds, images) -> ClaimRecord:
     record.baselines["vit spatial at init"] = float(np.mean([_skip_summary(_init("vit", s), images)["median"]
                                                             for s in vit_seeds]))  # fmt: skip
     record.notes.append(
-        "R per block and sublayer is the ratio of the image-mean norms (skips.skip_norm_ratio), not a median "
-        "over images; the ViT median is over blocks and both sublayers"
+        "R per block and sublayer: the median over images of each image's ratio of token-mean norms "
+        "(skips.SkipNormStats.median_ratios); the ViT median is over blocks and both sublayers"
     )
     return record
 

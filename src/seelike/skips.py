@@ -42,6 +42,8 @@ class SkipNormStats:
         has_skip: (L,) bool; False for blocks whose skip connection was removed (z is then the input the
             branch reads, and nothing is added back).
         num_images: how many images the averages are over.
+        image_stream_norm, image_branch_norm: (N, L, S, T) float64 per-image ‖z‖ and ‖f(z)‖ (what the
+            means above average), for `median_ratios`.
     """
 
     block_names: list[str]
@@ -52,6 +54,8 @@ class SkipNormStats:
     num_prefix_tokens: int
     has_skip: torch.Tensor
     num_images: int
+    image_stream_norm: torch.Tensor | None = None
+    image_branch_norm: torch.Tensor | None = None
 
     @property
     def ratio(self) -> torch.Tensor:
@@ -77,6 +81,24 @@ class SkipNormStats:
             for index, sublayer in enumerate(self.sublayers):
                 result[f"{sublayer}-cls"] = self.stream_norm[:, index, 0] / self.branch_norm[:, index, 0]
         return result
+
+    def median_ratios(self) -> dict[str, torch.Tensor]:
+        """Per-block ratios, each (L,) float64, as the median over images of each image's ratio
+        (‖z‖ / ‖f(z)‖ with both norms averaged over the image's spatial tokens, or its CLS token alone):
+        the summary claims.md fixes for Fig 7. Keys as in `averages()`."""
+        if self.image_stream_norm is None or self.image_branch_norm is None:
+            raise ValueError("no per-image norms: measure with skips.skip_norm_ratio")
+        stream, branch, prefix = self.image_stream_norm, self.image_branch_norm, self.num_prefix_tokens
+        result = {}
+        for index, sublayer in enumerate(self.sublayers):
+            ratio = stream[:, :, index, prefix:].mean(-1) / branch[:, :, index, prefix:].mean(-1)  # (N, L)
+            result[sublayer] = ratio.median(dim=0).values
+            if prefix:
+                cls = stream[:, :, index, 0] / branch[:, :, index, 0]
+                result[f"{sublayer}-cls"] = cls.median(dim=0).values
+        return {
+            key: result[key] for key in [*self.sublayers, *(f"{s}-cls" for s in self.sublayers if prefix)]
+        }
 
     def cosines(self) -> dict[str, torch.Tensor]:
         """Per-block mean cos(z, f(z)), each (L,) float64, with the keys of `averages()`: the mean over the
@@ -148,6 +170,7 @@ class _Accumulator:
         self.pending: torch.Tensor | None = None
         self.raw_input: torch.Tensor | None = None
         self.sums: list[torch.Tensor] | None = None
+        self.per_image: list[tuple[torch.Tensor, torch.Tensor]] = []  # (B, T) norms of z and f(z) per batch
 
     def _reduce(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.tokens_last:
@@ -170,6 +193,7 @@ class _Accumulator:
         if not self.tokens_last:  # ResNet: average over positions, one "token"
             z_norm, f_norm, cosine = (t.mean(dim=1, keepdim=True) for t in (z_norm, f_norm, cosine))
         batch = [z_norm.sum(0), f_norm.sum(0), cosine.sum(0)]
+        self.per_image.append((z_norm.cpu(), f_norm.cpu()))
         self.sums = batch if self.sums is None else [a + b for a, b in zip(self.sums, batch, strict=True)]
 
 
@@ -250,6 +274,19 @@ def skip_norm_ratio(
         num_prefix_tokens=int(getattr(model, "num_prefix_tokens", 0)) if family == "vit" else 0,
         has_skip=torch.tensor([_has_skip(block) for _, block in blocks]),
         num_images=len(images),
+        image_stream_norm=_per_image(accumulators, 0),
+        image_branch_norm=_per_image(accumulators, 1),
+    )
+
+
+def _per_image(accumulators: list[list[_Accumulator]], which: int) -> torch.Tensor:
+    """(N, L, S, T) per-image norms (which = 0: the stream z, 1: the branch f(z))."""
+    return torch.stack(
+        [
+            torch.stack([torch.cat([pair[which] for pair in acc.per_image]) for acc in accs], 1)
+            for accs in accumulators
+        ],
+        1,
     )
 
 
