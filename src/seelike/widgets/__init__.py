@@ -6,9 +6,9 @@ kernel) cannot show widgets; for them the same output carries the default figure
 tells the HTML builder to prefer it). Nothing is drawn here that `seelike.figures` does not draw.
 """
 
-from .live import LiveFigure, figure_png, figure_signature, widget_view_bundle  # noqa: F401  (re-exported)
+from .live import WIDGET_VIEW_MIME, LiveFigure, figure_png, figure_signature, widget_view_bundle  # noqa: F401
 
-__all__ = ["LiveFigure", "figure_png", "figure_signature", "widget_view_bundle"]
+__all__ = ["WIDGET_VIEW_MIME", "LiveFigure", "figure_png", "figure_signature", "widget_view_bundle"]
 
 from .basics import *  # noqa: E402,F403  chapters 1-3
 from .cka import *  # noqa: E402,F403  chapter 5
