@@ -226,7 +226,7 @@ assert report.GLUED["cls_below_lower"] > 0, "CLS below spatial in the lower half
 # is below the spatial tokens' by {glue:text}`cls_below_lower:.2f` on average (mean over
 # seeds): in this miniature the CLS token is *not* carried by its skip connections early
 # on, the opposite of the paper's lower half. In the upper half the two are close: CLS minus spatial is
-# {glue:text}`c7_cls___spatial__upper_half_mean:+.2f` on average, of opposite signs in the two seeds. With
+# {glue:text}`c7_cls_spatial_upper_half_mean:+.2f` on average, of opposite signs in the two seeds. With
 # the lower half reversed there is no phase change, and sub-criterion (b) {glue:text}`c7_b`. As claims.md fixes, R is
 # summarised per block and sublayer as the median over images of each image's ratio; the figure above shows
 # the ratio of image-mean norms, which differs from it only slightly here.

@@ -104,3 +104,22 @@ def test_checked_cells_glue_nothing(chapter):
     assert not [cell for cell in checked if re.search(r"\bglue(_record)?\(", cell)], (
         f"{chapter}: glue in a checked cell"
     )
+
+
+@pytest.mark.parametrize("chapter", MEASURED_CHAPTERS)
+def test_claim_record_references_name_real_series(chapter):
+    """`{glue:text}`c1_vit_mean`` must name a per-seed series of a claim record: "<claim>_<slug>_mean|_sd|_n",
+    the slug of a string in `seelike.claims` (as `report.glue_record` makes it), or its verdict,
+    sub-criterion or baseline."""
+    from seelike import claims
+    from seelike.report import _slug
+
+    literals = set(re.findall(r"\"([^\"\n]+)\"", Path(claims.__file__).read_text()))
+    slugs = {_slug(text) for text in literals}
+    used = {n for cell in markdown_cells(BOOK / f"{chapter}.py") for n in GLUE_ROLE.findall(cell)}
+    bad = []
+    for name in used:
+        match = re.fullmatch(r"c\d+_(.+)_(mean|sd|n)", name)
+        if match and match.group(1) not in slugs:
+            bad.append(name)
+    assert not bad, f"{chapter}: no claim series of that name: {bad}"

@@ -10,6 +10,7 @@ its per-seed values, whether it holds in the mean and whether it is robust, and 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,7 +97,9 @@ def show_record(record: ClaimRecord):
 
 
 def _slug(key: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in key).strip("_").lower()
+    """A glue-name fragment: lower case, every run of other characters one "_" ("CLS − spatial, lower half"
+    → "cls_spatial_lower_half")."""
+    return re.sub(r"[^0-9a-z]+", "_", key.lower()).strip("_")
 
 
 def _number(value: Any) -> str:
