@@ -802,7 +802,7 @@ def judge_c14(
 
 # --------------------------------------------------------------------------------------------- measuring
 # The book-scale measurements behind the rules, on every trained seed of the zoo. Expensive results go
-# through `seelike.cache` inside the measures (structure.model_cka, attention distances).
+# through `seelike.cache` inside the measures (cka.model_cka, attention distances).
 
 CKA_IMAGES, DISTANCE_IMAGES, CKA_BATCH = 5_000, 2_000, 256
 # C6: ERF images; C7: skip-ratio images; C10, C12: probe test images (scored in chunks), shots per class from
@@ -1137,7 +1137,7 @@ def measure_c7(vit_seeds, resnet_seeds, images) -> ClaimRecord:
 
 
 def measure_c8(intact: str, seeds_of: dict[str, list], images) -> ClaimRecord:
-    """Per seed: within-model CKA (`structure.model_cka` on `images`) between the removed block's input and
+    """Per seed: within-model CKA (`cka.model_cka` on `images`) between the removed block's input and
     output, intact model (`intact`, same seed) minus no-skip model; test accuracies from the manifest."""
     from .cka import model_cka
 
@@ -1253,11 +1253,11 @@ def measure_c10(vit_seeds, gap_seeds) -> ClaimRecord:
 
 
 def _block_cka(model_a, model_b, images) -> np.ndarray:
-    """Same-layer CKA of every block output (`scale.same_layer_cka` on `images`)."""
-    from . import activations, scale
+    """Same-layer CKA of every block output (`comparisons.same_layer_cka` on `images`)."""
+    from . import activations, comparisons
 
     blocks = activations.layer_names(model_a, "blocks")
-    return scale.same_layer_cka(model_a, model_b, images, blocks, batch_size=CKA_BATCH)[0].numpy()
+    return comparisons.same_layer_cka(model_a, model_b, images, blocks, batch_size=CKA_BATCH)[0].numpy()
 
 
 def measure_c11(seeds_of: dict[str, list], images) -> ClaimRecord:
@@ -1297,20 +1297,20 @@ def measure_c11(seeds_of: dict[str, list], images) -> ClaimRecord:
 
 
 def _half_depth_probe(model) -> float:
-    """`scale.probe_by_depth` in float64 (as chapter 8), the model's own read-out (CLS, else GAP) at relative
+    """`probes.probe_by_depth` in float64 (as chapter 8), the model's own read-out (CLS, else GAP) at relative
     depth 0.5 of its blocks."""
     import copy
 
-    from . import scale
+    from . import probes
     from .cache import cached
 
     train_x, train_y, test_x, test_y = probe_data()
     model = copy.deepcopy(model).double()
     result = cached(
         ("seelike.scale.probe_by_depth", model, train_x, train_y, test_x, test_y, {"l2": PROBE_L2}),
-        lambda: scale.probe_by_depth(model, train_x.double(), train_y, test_x.double(), test_y, l2=PROBE_L2),
+        lambda: probes.probe_by_depth(model, train_x.double(), train_y, test_x.double(), test_y, l2=PROBE_L2),
     )
-    return value_at_depth(scale.readout_curve(result, "own")[0].tolist(), 0.5)
+    return value_at_depth(probes.readout_curve(result, "own")[0].tolist(), 0.5)
 
 
 def measure_c12(seeds_of: dict[str, list]) -> ClaimRecord:
