@@ -1186,18 +1186,32 @@ def measure_c10(vit_seeds, gap_seeds) -> ClaimRecord:
     return record
 
 
-def _block_cka(model_a, model_b, images) -> np.ndarray:
-    """Same-layer CKA of every block output (`comparisons.same_layer_cka` on `images`)."""
+def same_layer_curve(model_a, model_b, images, family: str = "blocks") -> np.ndarray:
+    """Same-layer CKA of every layer of `family` ("blocks": block outputs; "attn": attention outputs; any
+    family of `activations.layer_names`), `comparisons.same_layer_cka` on `images`, cached on disk.
+
+    Returns:
+        (L,) float64 array, one value per layer of the family.
+    """
     from . import activations, comparisons
 
-    blocks = activations.layer_names(model_a, "blocks")
-    return comparisons.same_layer_cka(model_a, model_b, images, blocks, batch_size=CKA_BATCH)[0].numpy()
+    layers = activations.layer_names(model_a, family)
+    return comparisons.same_layer_cka(model_a, model_b, images, layers, batch_size=CKA_BATCH)[0].numpy()
 
 
-def measure_c11(seeds_of: dict[str, list], images) -> ClaimRecord:
-    """Per (fraction seed s, full-data `vit` seed r ≠ s): same-layer block CKA of vit-data3 and vit-data30
-    (seed s) with `vit` (seed r); gaps over the top and the bottom third. Baselines: the untrained network of
-    seed s against `vit` r, and two full-data seeds against each other (mean over blocks)."""
+def fraction_curves(seeds_of: dict[str, list], images, family: str = "blocks") -> dict:
+    """Fig 12's curves: same-layer CKA of each data-fraction model (seed s) with a full-data `vit` of
+    another seed r, for every pair (s, r); the untrained network of seed s against the same `vit` r; and
+    every two full-data seeds against each other (the ceiling).
+
+    Args:
+        seeds_of: trained seeds per zoo name (needs "vit" and the fractions).
+        images: (N, 1, 28, 28) test images.
+        family: the layers compared (see `same_layer_curve`).
+    Returns:
+        {"pairs": [(s, r)], "curves": {name: [(L,) array per pair]}, "init": [(L,) per pair],
+         "ceiling": [(L,) per pair of vit seeds], "notes": [str]}
+    """
     fraction_seeds = [s for s in seeds_of["vit-data3"] if s in seeds_of["vit-data30"]]
     pairs = [(s, r) for s in fraction_seeds for r in seeds_of["vit"] if r != s]
     notes = []
@@ -1205,34 +1219,48 @@ def measure_c11(seeds_of: dict[str, list], images) -> ClaimRecord:
         pairs = [(s, r) for s in fraction_seeds for r in seeds_of["vit"]]
         notes.append("no full-data vit of another seed: the reference is the vit the fractions share their "
                      "initialisation with (same seed), which inflates every CKA")  # fmt: skip
-    fractions = [n for n in ("vit-data3", "vit-data10", "vit-data30")
-                 if all(s in seeds_of[n] for s, _ in pairs)]  # fmt: skip
-    curves = {n: [] for n in fractions}
-    init, top_gap, bottom_gap = [], [], []
+    names = [n for n in ("vit-data3", "vit-data10", "vit-data30") if all(s in seeds_of[n] for s, _ in pairs)]
+    curves = {n: [] for n in names}
+    init = []
     for s, r in pairs:
         reference = _load("vit", r)
-        for name in fractions:
-            curves[name].append(_block_cka(_load(name, s), reference, images))
-        gap = curves["vit-data30"][-1] - curves["vit-data3"][-1]
-        bottom, top = third_means(gap)
-        top_gap.append(top), bottom_gap.append(bottom)
-        init.append(float(_block_cka(_init("vit-data3", s), reference, images).mean()))
-    vit_seeds = seeds_of["vit"]
-    ceiling = [float(_block_cka(_load("vit", a), _load("vit", b), images).mean())
-               for a, b in itertools.combinations(vit_seeds, 2)]  # fmt: skip
+        for name in names:
+            curves[name].append(same_layer_curve(_load(name, s), reference, images, family))
+        init.append(same_layer_curve(_init("vit-data3", s), reference, images, family))
+    ceiling = [same_layer_curve(_load("vit", a), _load("vit", b), images, family)
+               for a, b in itertools.combinations(seeds_of["vit"], 2)]  # fmt: skip
     if not ceiling:
         notes.append("no ceiling: it needs two full-data vit seeds")
+    return {"pairs": pairs, "curves": curves, "init": init, "ceiling": ceiling, "notes": notes}
+
+
+def measure_c11(seeds_of: dict[str, list], images) -> ClaimRecord:
+    """Per (fraction seed s, full-data `vit` seed r ≠ s): same-layer block CKA of vit-data3 and vit-data30
+    (seed s) with `vit` (seed r); gaps over the top and the bottom third. Baselines: the untrained network of
+    seed s against `vit` r, and two full-data seeds against each other (mean over blocks)."""
+    result = fraction_curves(seeds_of, images, "blocks")
+    curves = result["curves"]
+    top_gap, bottom_gap = [], []
+    for low, high in zip(curves["vit-data3"], curves["vit-data30"], strict=True):
+        bottom, top = third_means(high - low)
+        top_gap.append(top), bottom_gap.append(bottom)
+    init = [float(c.mean()) for c in result["init"]]
+    ceiling = [float(c.mean()) for c in result["ceiling"]]
     record = judge_c11(top_gap, bottom_gap, init, ceiling)
+    record.notes.extend(result["notes"])
     for name, values in curves.items():
         mean = np.mean(values, axis=0)
-        notes.append(f"{name} CKA with vit per block: " + " ".join(f"{v:.3f}" for v in mean))
-    record.notes.extend(notes)
+        record.notes.append(f"{name} CKA with vit per block: " + " ".join(f"{v:.3f}" for v in mean))
     return record
 
 
-def _half_depth_probe(model) -> float:
-    """`probes.probe_by_depth` in float64 (as chapter 8), the model's own read-out (CLS, else GAP) at relative
-    depth 0.5 of its blocks."""
+def depth_probe(model) -> dict:
+    """Fig 13's probes: `probes.probe_by_depth` in float64, PROBE_SHOTS-shot on `probe_data()`, cached.
+
+    Returns:
+        {"depth": (L,) relative depth i / (L − 1) of each block, "accuracy": (L,) accuracy of the model's
+         own read-out (CLS, else GAP), "readout": "cls" or "gap", and the raw result under "result"}.
+    """
     import copy
 
     from . import probes
@@ -1244,7 +1272,15 @@ def _half_depth_probe(model) -> float:
         ("seelike.scale.probe_by_depth", model, train_x, train_y, test_x, test_y, {"l2": PROBE_L2}),
         lambda: probes.probe_by_depth(model, train_x.double(), train_y, test_x.double(), test_y, l2=PROBE_L2),
     )
-    return value_at_depth(probes.readout_curve(result, "own")[0].tolist(), 0.5)
+    accuracy, readout = probes.readout_curve(result, "own")
+    count = len(accuracy)
+    depth = np.arange(count) / (count - 1) if count > 1 else np.zeros(1)
+    return {"depth": depth, "accuracy": accuracy.double().numpy(), "readout": readout, "result": result}
+
+
+def _half_depth_probe(model) -> float:
+    """The own read-out's probe accuracy at relative depth 0.5 of the blocks (`depth_probe`)."""
+    return value_at_depth(depth_probe(model)["accuracy"].tolist(), 0.5)
 
 
 def measure_c12(seeds_of: dict[str, list]) -> ClaimRecord:
@@ -1261,26 +1297,38 @@ def measure_c12(seeds_of: dict[str, list]) -> ClaimRecord:
     return record
 
 
+def finetune_curves(pre_seeds, fine_seeds, images) -> dict:
+    """The fine-tuning appendix's curves: per seed, same-layer block CKA of vit-pretrain04 and
+    vit-finetune59 of that seed; the untrained network of the seed against the fine-tuned model; every two
+    pretrained seeds against each other.
+
+    Returns:
+        {"seeds": [s], "curves": [(L,) per seed], "init": [(L,) per seed], "ceiling": [(L,) per pair]}
+    """
+    seeds = [s for s in fine_seeds if s in pre_seeds]
+    curves, init = [], []
+    for s in seeds:
+        fine = _load("vit-finetune59", s)
+        curves.append(same_layer_curve(_load("vit-pretrain04", s), fine, images))
+        init.append(same_layer_curve(_init("vit-pretrain04", s), fine, images))
+    ceiling = [same_layer_curve(_load("vit-pretrain04", a), _load("vit-pretrain04", b), images)
+               for a, b in itertools.combinations(pre_seeds, 2)]  # fmt: skip
+    return {"seeds": seeds, "curves": curves, "init": init, "ceiling": ceiling}
+
+
 def measure_c14(pre_seeds, fine_seeds, images) -> ClaimRecord:
     """Per seed: same-layer block CKA of vit-pretrain04 and vit-finetune59 (same seed) on `images`, averaged
     over the lowest and the top third. Baselines: the fine-tuned model against the untrained network, and two
     pretrained seeds against each other."""
-    seeds = [s for s in fine_seeds if s in pre_seeds]
-    lowest, top, init = [], [], []
-    for s in seeds:
-        fine = _load("vit-finetune59", s)
-        lo, hi = third_means(_block_cka(_load("vit-pretrain04", s), fine, images))
-        lowest.append(lo), top.append(hi)
-        init.append(third_means(_block_cka(_init("vit-pretrain04", s), fine, images)))
+    result = finetune_curves(pre_seeds, fine_seeds, images)
+    lowest, top = zip(*(third_means(c) for c in result["curves"]), strict=True)
+    init = [third_means(c) for c in result["init"]]
     baselines = {"init vs fine-tuned, lowest third": float(np.mean([i[0] for i in init])),
                  "init vs fine-tuned, top third": float(np.mean([i[1] for i in init]))}  # fmt: skip
-    pairs = list(itertools.combinations(pre_seeds, 2))
-    if pairs:
-        ceiling = [third_means(_block_cka(_load("vit-pretrain04", a), _load("vit-pretrain04", b), images))
-                   for a, b in pairs]  # fmt: skip
+    if ceiling := [third_means(c) for c in result["ceiling"]]:
         baselines["seed-to-seed pretrained, lowest third"] = float(np.mean([c[0] for c in ceiling]))
         baselines["seed-to-seed pretrained, top third"] = float(np.mean([c[1] for c in ceiling]))
-    return judge_c14(lowest, top, baselines)
+    return judge_c14(list(lowest), list(top), baselines)
 
 
 # claim → (figure, chapter that measures it)
