@@ -14,6 +14,7 @@ from .basics import *  # noqa: E402,F403  chapters 1-3
 from .cka import *  # noqa: E402,F403  chapter 5
 from .cka_intro import *  # noqa: E402,F403  chapter 4
 from .data import *  # noqa: E402,F403  chapter 0
+from .evidence import *  # noqa: E402,F403  per-seed evidence
 from .locality import *  # noqa: E402,F403  chapter 6
 from .scale import *  # noqa: E402,F403  chapter 8
 from .spatial import *  # noqa: E402,F403  chapter 7
