@@ -168,7 +168,11 @@ for name in ("plainnet", "resnet"):
         print(f"{name:>8}: not trained yet (build it with: {zoo.rebuild_command(name)})")
         continue
     entry = trained[name]
-    print(f"{name:>8}: {entry['parameters']:,} parameters, test accuracy {entry['test_accuracy']:.4f} "
+    # The plain network keeps the ResNet's 1×1 projections of the skip path (`downsample`), which its forward
+    # never calls: they are counted in the manifest but not used.
+    unused = sum(p.numel() for n, p in zoo.build_legacy(name).named_parameters() if "downsample" in n) if name == "plainnet" else 0
+    count = f"{entry['parameters'] - unused:,} parameters" + (f" used (+{unused:,} in unused skip projections)" if unused else "")
+    print(f"{name:>8}: {count}, test accuracy {entry['test_accuracy']:.4f} "
           f"after {entry['steps']:,} steps ({entry['wall_time_s'] / 60:.0f} min on a CPU)")
 views.zoo_training_curves_view(histories, smoothing=4)
 
@@ -209,7 +213,7 @@ views.residual_stream_view(resnets, test_images[:512])
 # to stage. Compare the network at initialisation, where the branches add nothing at all: training has
 # switched them on, but not to the point of overwriting the stream.
 #
-# The paper makes the same measurement on Vision Transformers (its Figure 7, our chapter 7), token by token:
+# The paper makes the same measurement on Vision Transformers (its Figure 7, our [chapter 7](07_spatial.ipynb)), token by token:
 # the ratio $\|x\| / \|f(x)\|$ for every attention and MLP branch. It finds ratios far larger than a
 # ResNet's, particularly for the CLS token, with a sharp change halfway through the network, and reads
 # this as a sign of how strongly a ViT's representations are carried along unchanged by its skips.

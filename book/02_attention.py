@@ -113,7 +113,7 @@ views.attention_scaling_view(num_tokens=16, head_dim=64)
 # side: the token width $D$ is split into $H$ slices of $d = D/H$, each head attends with its own queries,
 # keys and values, and the heads' outputs are concatenated and mixed by one more linear map. Different heads
 # are free to specialise, for instance one looking nearby and another far away, which is exactly what the
-# paper measures in its Figures 3 and 4 (chapter 6). Written out:
+# paper measures in its Figures 3 and 4 ([chapter 6](06_local_global.ipynb)). Written out:
 
 # %%
 print(inspect.getsource(selfattention.multi_head_attention))
@@ -121,7 +121,7 @@ print(inspect.getsource(selfattention.multi_head_attention))
 # %% [markdown]
 # The book's ViT (6 blocks, width 128, 4 heads of 32 dimensions, trained on Fashion-MNIST) uses timm's
 # `Attention` module. Its training recipe gives it two nudges: two heads in each of its first two blocks
-# start out mildly local (chapter 6 says more), and half of its loss rewards the true label while the other
+# start out mildly local ([chapter 6](06_local_global.ipynb) says more), and half of its loss rewards the true label while the other
 # half rewards the top class of the book's ResNet, DeiT-style hard distillation {cite}`touvron2021training`.
 #
 # Feeding the same tokens to timm's module and to ours, with the module's own weights, gives the same output
@@ -162,7 +162,7 @@ assert max(errors.values()) < 1e-12, errors
 # so they are too. A ViT that only saw its patch embeddings would treat an image as a *bag* of patches.
 #
 # The fix is to add a **position embedding** to each patch token before the first block: a vector that
-# depends only on the patch's place in the grid (chapter 3 looks at them). Then shuffling the patches moves
+# depends only on the patch's place in the grid ([chapter 3](03_patches.ipynb) looks at them). Then shuffling the patches moves
 # their content but not their positions, and the output changes.
 #
 # We check this on the trained ViT, again in float64 so rounding does not blur the answer. The function is
@@ -248,4 +248,5 @@ views.rollout_view(vit, test_images[:16])
 #   recipe); rollout traces information back through the blocks to the input patches.
 #
 # The next chapter looks at the tokens themselves: how an image becomes a sequence of patches, and what the
-# learned patch and position embeddings look like.
+# learned patch embeddings and the position embeddings look like (fixed ones for this chapter's ViT,
+# learned ones for the seeded zoo's).

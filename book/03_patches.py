@@ -20,8 +20,8 @@
 # into one in the bluntest way possible: it cuts the image into a grid of square patches, flattens each
 # patch into a vector and multiplies it by a learned matrix. Everything the paper {cite}`raghu2021vision`
 # measures in a ViT happens to these **patch tokens**, so this chapter follows one image through the
-# tokenizer, shape by shape, and then looks at the two things the tokenizer learns: the patch-embedding
-# filters and the position embeddings.
+# tokenizer, shape by shape, and then looks at the two things that carry the image into the transformer: the
+# learned patch-embedding filters and the position embeddings.
 
 # %%
 # Colab / fresh machines: install the book's package when it is missing. Upgrades nothing Colab already has;
@@ -161,16 +161,19 @@ else:
 # ## Position embeddings
 #
 # The patch embedding treats every patch alike; where a patch came from enters only through the **position
-# embedding** added to its token (chapter 2 showed that without it the transformer cannot tell a shuffled
+# embedding** added to its token ([chapter 2](02_attention.ipynb) showed that without it the transformer cannot tell a shuffled
 # image from the original). A convenient way to see what a position embedding encodes is to compare them:
 # for each patch, the cosine similarity of its embedding with the embedding of every other patch, drawn as a
 # small map at that patch's place in the grid. The ViT paper showed this grid for its learned embeddings,
 # which came out with a clear 2D structure: nearby patches, and patches in the same row or column, have
 # similar embeddings.
 #
-# The book's ViTs do not learn their position embeddings; they use fixed **2D sin-cos** embeddings: half of
-# the 128 coordinates are sines and cosines of the column index at different frequencies, half of the row
-# index. The resulting similarity is highest at the patch itself and along its row and its column: a cross.
+# The ViT of chapters 1 to 3 (the earlier single-seed zoo's `vit`, which `zoo.load("vit")` loads) does not
+# learn its position embeddings; it uses fixed **2D sin-cos** embeddings: half of the 128 coordinates are
+# sines and cosines of the column index at different frequencies, half of the row index. The resulting
+# similarity is highest at the patch itself and along its row and its column: a cross. The seeded zoo's
+# ViTs, which chapters 5 to 7 measure, learn theirs from data as the paper's do; the view offers seed 0's
+# too, and the cell after it compares their similarities within a row, within a column and elsewhere.
 # For comparison the view also offers the original Transformer's **1D sin-cos** embedding of the patch
 # *index* (0 … 48 in raster order), which knows the reading order but not the 2D layout: patches at the end
 # of one row look similar to those starting the next. The red square marks the map of one patch (row,
@@ -179,6 +182,7 @@ else:
 # %% tags=["nbval-check-output"]
 embeddings = {
     "zoo vit: fixed 2D sin-cos": patches.position_embeddings(vit),
+    "seeded zoo vit, seed 0: learned": patches.position_embeddings(zoo.load("vit", seed=0)),
     "1D sin-cos of the patch index": patches.sincos_1d(49, 128),
 }
 similarity = patches.position_embedding_similarity(embeddings["zoo vit: fixed 2D sin-cos"])
@@ -189,6 +193,22 @@ print("patch (3, 3) vs (3, 4), (3, 6), (6, 6):", [round(similarity[3, 3, r, c].i
 
 # %%
 views.position_similarity_view(embeddings, highlight=(3, 3))
+
+# %%
+learned = patches.position_embedding_similarity(embeddings["seeded zoo vit, seed 0: learned"]).reshape(49, 49)
+rows, columns = torch.arange(49) // 7, torch.arange(49) % 7
+same_row = (rows[:, None] == rows[None]) & (columns[:, None] != columns[None])
+same_column = (columns[:, None] == columns[None]) & (rows[:, None] != rows[None])
+neither = (rows[:, None] != rows[None]) & (columns[:, None] != columns[None])
+print("learned (seed 0): each patch most similar to itself:", bool((learned.argmax(1) == torch.arange(49)).all()))
+print("mean similarity, same row / same column / neither:",
+      [round(learned[pairs].mean().item(), 2) for pairs in (same_row, same_column, neither)])
+
+# %% [markdown]
+# The learned embeddings found the grid on their own: each patch's embedding is most like its own, then like
+# those of the patches in its row and in its column, and on average not at all like the rest (diagonal
+# neighbours included). Trained only to classify, the seeded zoo's ViT arrived at the same cross that the
+# sin-cos embeddings are built to have, only blurrier.
 
 # %% [markdown]
 # At paper scale (online only) the learned position embeddings of ViT-B/16: a 14×14 grid of 14×14 maps.
@@ -207,8 +227,9 @@ else:
 # - The projection's filters are the ViT's only direct view of pixels. At ImageNet scale their principal
 #   components are smooth low-frequency patterns; our 4×4 model keeps all 16 directions of a patch.
 # - Position enters only through the position embeddings. Comparing them with cosine similarity shows what
-#   spatial structure they carry: the 2D sin-cos embeddings of the book's models are built to encode row and
-#   column, and the paper's learned embeddings discover a similar 2D layout from data.
+#   spatial structure they carry: the fixed 2D sin-cos embeddings of the first chapters' ViT are built to
+#   encode row and column; the learned ones of the seeded zoo, and the paper's, discover a 2D layout from
+#   data.
 #
-# With skip connections (chapter 1), attention (chapter 2) and patch tokens in hand, the next chapter
+# With skip connections ([chapter 1](01_resnets.ipynb)), attention ([chapter 2](02_attention.ipynb)) and patch tokens in hand, the next chapter
 # introduces the paper's main instrument for comparing the representations of two networks: CKA.

@@ -29,7 +29,8 @@ def environment_requirements() -> dict[str, str]:
     start = lines.index("dependencies:") + 1
     found = {}
     for line in lines[start:]:
-        match = re.match(r"^  - ([^\s:]+)\s*$", line)
+        # conda packages ("  - name"), and PyPI-only ones under "  - pip:" ("      - name"), not "-e ."
+        match = re.match(r"^  - ([^\s:]+)\s*$", line) or re.match(r"^      - ([A-Za-z][^\s]*)\s*$", line)
         if match:
             name, spec = _split(match.group(1))
             found[CONDA_TO_PYPI.get(name, name)] = spec

@@ -11,15 +11,31 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-__all__ = ["LiveFigure", "figure_png", "figure_signature", "widget_view_bundle"]
+__all__ = ["LiveFigure", "figure_png", "figure_signature", "figure_title", "widget_view_bundle"]
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 
 
+def figure_title(figure: Figure) -> str:
+    """The figure's title as one line: its suptitle, else its axes' titles joined by "; " ('' if none)."""
+    suptitle = figure.get_suptitle().strip()
+    if suptitle:
+        return " ".join(suptitle.split())
+    titles = []
+    for axes in figure.get_axes():
+        for loc in ("left", "center", "right"):
+            title = " ".join(axes.get_title(loc).split())
+            if title and title not in titles:
+                titles.append(title)
+    return "; ".join(titles)
+
+
 def figure_png(figure: Figure, dpi: int = 80) -> bytes:
-    """The figure rendered to PNG bytes."""
+    """The figure rendered to PNG bytes; its title (`figure_title`) is the PNG's `Title` text, which the HTML
+    book uses as the image's alt text."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    metadata = {"Title": figure_title(figure) or None}
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata=metadata)
     return buffer.getvalue()
 
 
