@@ -4,8 +4,8 @@
 
 For each chapter: write the .ipynb from the .py (jupytext pairing), execute it top to bottom in a fresh
 kernel, then keep it small for git: images, HTML and widget outputs are dropped (the book re-executes and
-renders them), text outputs and execution counts stay so `pytest --nbval-lax` can compare the cells tagged
-`nbval-check-output`. Prints each notebook's execution time (the budget is 2 minutes per chapter).
+renders them), text and Markdown outputs and execution counts stay so `pytest --nbval-lax` can compare the
+cells tagged `nbval-check-output`. Prints each notebook's execution time (budget: 2 minutes per chapter).
 
 Every chapter's first code cell is `install_cell()`: the same text in every chapter, with the repository URL
 of `_config.yml` (its one home); `refresh` writes it, tests/test_config.py checks it.
@@ -24,7 +24,7 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
-KEEP_MIME = {"text/plain"}
+KEEP_MIME = {"text/plain", "text/markdown"}  # markdown: the claim tables (tests read the conclusion's)
 INSTALL_MARKER = "# Colab / fresh machines:"
 INSTALL_CELL = """\
 # Colab / fresh machines: install the book's package when it is missing. Upgrades nothing Colab already has;

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .activations import stage_of
+from .cache import memoize
 from .cka import joint_block, joint_cka  # noqa: F401  (re-exported: chapters call claims.joint_cka)
 
 REPRODUCED, PARTLY, NOT, NOT_ATTEMPTED = "reproduced", "partly", "not", "not attempted"
@@ -902,14 +903,13 @@ def measure_c2(vit_seeds, resnet_seeds, images) -> ClaimRecord:
 
 
 def head_distances(model, images) -> tuple[torch.Tensor, float]:
+    """(blocks, heads) mean attention distances of `model` over `images` (memoized measure, default
+    settings: the chapters' views call it the same way and read the same cached result) and the
+    uniform-attention distance of its grid."""
     from . import attention
-    from .cache import cached
 
     patch, grid, _ = attention.model_patch_geometry(model)
-    distances = cached(
-        ("seelike.attention.dataset_mean_attention_distance", model, images, patch, {}),
-        lambda: attention.dataset_mean_attention_distance(model, images, patch),
-    )
+    distances = attention.dataset_mean_attention_distance(model, images, patch)
     return distances, attention.uniform_attention_distance(grid, patch)
 
 
@@ -975,17 +975,11 @@ def head_subset_result(vit, resnet, cka_images, distance_images) -> dict:
         CKA with the R ResNet layers, "layers": their module paths, "distances": (blocks, heads)}.
     """
     from . import attention
-    from .cache import cached
 
     distances = head_distances(vit, distance_images)[0]
     subsets = attention.head_subsets(attention.sort_heads(distances)[1][0], size=HEAD_SUBSET_SIZE)
     layers = first_stage_modules(resnet)
-    subset_cka = cached(
-        ("seelike.attention.head_subset_cka", vit, resnet, cka_images, [list(s) for s in subsets], layers,
-         {"block": 0, "batch_size": CKA_BATCH}),
-        lambda: attention.head_subset_cka(vit, resnet, cka_images, subsets, layers, block=0,
-                                          batch_size=CKA_BATCH),
-    )  # fmt: skip
+    subset_cka = attention.head_subset_cka(vit, resnet, cka_images, subsets, layers, 0, CKA_BATCH)
     distance = attention.subset_distances(distances[0], subsets)
     return {
         "subsets": subsets,
@@ -1013,14 +1007,12 @@ def measure_c5(vit_seeds, resnet_seeds, cka_images, distance_images) -> ClaimRec
     return record
 
 
+@memoize
 def _erf_radii(model, images, points: dict[str, str]) -> dict[str, float]:
+    """Half-mass radius of the effective receptive field at each named point (cached)."""
     from . import receptive_field
-    from .cache import cached
 
-    maps = cached(
-        ("seelike.receptive_field.effective_receptive_fields", model, images, points, {"batch_size": 32}),
-        lambda: receptive_field.effective_receptive_fields(model, images, points),
-    )
+    maps = receptive_field.effective_receptive_fields(model, images, points)
     return {label: receptive_field.erf_extent(m) for label, m in maps.items()}
 
 
@@ -1042,15 +1034,12 @@ def measure_c6(vit_seeds, resnet_seeds, images) -> ClaimRecord:
     return record
 
 
+@memoize
 def _skip_summary(model, images) -> dict[str, float]:
+    """`skip_ratio_summary` of the per-image median skip ratios on `images` (cached)."""
     from . import skips
-    from .cache import cached
 
-    medians = cached(
-        ("seelike.skips.SkipNormStats.median_ratios", model, images, {"batch_size": CKA_BATCH}),
-        lambda: skips.skip_norm_ratio(model, images, batch_size=CKA_BATCH).median_ratios(),
-    )
-    return skip_ratio_summary(medians)
+    return skip_ratio_summary(skips.skip_norm_ratio(model, images, batch_size=CKA_BATCH).median_ratios())
 
 
 def measure_c7(vit_seeds, resnet_seeds, images) -> ClaimRecord:
@@ -1096,17 +1085,13 @@ def measure_c8(intact: str, seeds_of: dict[str, list], images) -> ClaimRecord:
     return record
 
 
+@memoize
 def localization_result(model, images, layer: str | None = None) -> dict:
     """`localization.localization` of `model`'s final block (or `layer`) on `images`, in minibatches of
     CKA_BATCH, cached: C9's measurement, shared with chapter 7's figures."""
     from . import localization
-    from .cache import cached
 
-    settings = {"layer": layer, "batch_size": CKA_BATCH}
-    return cached(
-        ("seelike.localization.localization", model, images, settings),
-        lambda: localization.localization(model, images, **settings),
-    )
+    return localization.localization(model, images, layer=layer, batch_size=CKA_BATCH)
 
 
 def _localisation(model, images) -> float:
@@ -1147,24 +1132,26 @@ def probe_curves(model) -> dict:
     """
     import copy
 
-    from . import probes
-    from .cache import cached
-
     train_x, train_y, test_x, test_y = probe_data()
     model = copy.deepcopy(model).double()
     totals: dict = {}
     for start in range(0, len(test_x), PROBE_CHUNK):
         x, y = test_x[start : start + PROBE_CHUNK].double(), test_y[start : start + PROBE_CHUNK]
-        result = cached(
-            ("seelike.probes.probe_layers", model, train_x.double(), train_y, x, y, {"l2": PROBE_L2}),
-            lambda x=x, y=y: probes.probe_layers(model, train_x.double(), train_y, x, y, l2=PROBE_L2),
-        )
+        result = _probe_chunk(model, train_x.double(), train_y, x, y)
         for key, value in result.items():
             if key == "layers":
                 totals[key] = value
             else:
                 totals[key] = totals.get(key, 0) + value.double() * len(y)
     return {key: value if key == "layers" else value / len(test_x) for key, value in totals.items()}
+
+
+@memoize
+def _probe_chunk(model, train_x, train_y, test_x, test_y) -> dict:
+    """`probes.probe_layers` with the relative ridge penalty PROBE_L2 (cached)."""
+    from . import probes
+
+    return probes.probe_layers(model, train_x, train_y, test_x, test_y, l2=PROBE_L2)
 
 
 def _last_block_probes(model) -> dict[str, float]:
@@ -1254,6 +1241,14 @@ def measure_c11(seeds_of: dict[str, list], images) -> ClaimRecord:
     return record
 
 
+@memoize
+def _depth_probe_result(model, train_x, train_y, test_x, test_y) -> dict:
+    """`probes.probe_by_depth` with the relative ridge penalty PROBE_L2 (cached)."""
+    from . import probes
+
+    return probes.probe_by_depth(model, train_x, train_y, test_x, test_y, l2=PROBE_L2)
+
+
 def depth_probe(model) -> dict:
     """Fig 13's probes: `probes.probe_by_depth` in float64, PROBE_SHOTS-shot on `probe_data()`, cached.
 
@@ -1264,14 +1259,10 @@ def depth_probe(model) -> dict:
     import copy
 
     from . import probes
-    from .cache import cached
 
     train_x, train_y, test_x, test_y = probe_data()
     model = copy.deepcopy(model).double()
-    result = cached(
-        ("seelike.scale.probe_by_depth", model, train_x, train_y, test_x, test_y, {"l2": PROBE_L2}),
-        lambda: probes.probe_by_depth(model, train_x.double(), train_y, test_x.double(), test_y, l2=PROBE_L2),
-    )
+    result = _depth_probe_result(model, train_x.double(), train_y, test_x.double(), test_y)
     accuracy, readout = probes.readout_curve(result, "own")
     count = len(accuracy)
     depth = np.arange(count) / (count - 1) if count > 1 else np.zeros(1)

@@ -71,7 +71,10 @@ def record_table(record: ClaimRecord) -> str:
     Returns:
         markdown text (display it with `IPython.display.Markdown`).
     """
-    lines = [f"**{record.claim}** ({record.figure}): {record.metric}. Verdict: **{record.verdict}**.", ""]
+    metric = f": {record.metric}" if record.metric else ""
+    lines = [f"**{record.claim}** ({record.figure}){metric}. Verdict: **{record.verdict}**.", ""]
+    if not record.per_seed and not record.criteria:  # not attempted: only the reason (in the notes)
+        return "\n".join(lines + [f"- {note}" for note in record.notes])
     lines += ["| series | per seed | mean ± sd |", "|---|---|---|"]
     for key, values in record.per_seed.items():
         lines.append(f"| {key} | {_values(values)} | {_mean_sd(values)} |")
