@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import Formatter
 
 from ..activations import boundaries as layer_boundaries
-from .style import new_figure
+from .style import fit_column, new_figure, styled, to_numpy
 
 __all__ = ["cka_heatmap", "cka_heatmaps", "layer_ticks"]
 
@@ -23,8 +24,7 @@ CKA_CMAP = "magma"
 
 
 def _as_array(matrix: Any) -> np.ndarray:
-    array = matrix.detach().cpu().numpy() if hasattr(matrix, "detach") else np.asarray(matrix)
-    array = np.asarray(array, dtype=np.float64)
+    array = to_numpy(matrix, np.float64)
     if array.ndim != 2:
         raise ValueError(f"a CKA matrix must be 2-D, got shape {array.shape}")
     return array
@@ -41,6 +41,7 @@ def _block_key(name: str) -> str:
     return name
 
 
+@styled
 def layer_ticks(
     names: Sequence[str], mode: str = "auto", max_names: int = 20
 ) -> tuple[list[float], list[str]]:
@@ -69,6 +70,60 @@ def layer_ticks(
     raise ValueError(f"unknown tick mode {mode!r}: use 'auto', 'names', 'blocks' or 'index'")
 
 
+class _SpacedLabels(Formatter):
+    """Fixed tick labels, thinned when drawn so that none overlaps another at the axes' drawn size.
+
+    Labels are kept in order of priority (block labels before other layer names such as "stem" or "norm",
+    then left to right); a label is dropped (drawn empty) when it would touch one already kept. Many layers
+    on a small heatmap so show every block that fits, and never "5" on top of "norm".
+    """
+
+    GAP_PT = 2.0
+
+    def __init__(self, positions: Sequence[float], labels: Sequence[str]):
+        self.labels = dict(zip(positions, labels, strict=True))
+
+    def __call__(self, x, pos=None) -> str:
+        return self.labels.get(x, "")
+
+    def format_ticks(self, values) -> list[str]:
+        labels = [self.labels.get(v, "") for v in values]
+        axis = self.axis
+        if axis is None or len(labels) < 2:
+            return labels
+        ax, horizontal = axis.axes, axis.axis_name == "x"
+        length_px = ax.bbox.width if horizontal else ax.bbox.height
+        low, high = sorted(ax.get_xlim() if horizontal else ax.get_ylim())
+        if length_px <= 1 or high <= low:
+            return labels
+        points_per_unit = length_px * 72 / ax.figure.dpi / (high - low)
+        ticks = axis.get_major_ticks()
+        size = ticks[0].label1.get_fontsize() if ticks else 8.0
+        rotation = ticks[0].label1.get_rotation() if ticks else 0.0
+        across = horizontal == (round(rotation) % 180 == 0)  # the label's width lies along the axis
+        extents = [_text_width(label, size) if across else 1.2 * size for label in labels]
+        order = sorted(range(len(labels)), key=lambda i: (not labels[i].replace(".", "").isdigit(), i))
+        kept: list[tuple[float, float]] = []
+        shown = [""] * len(labels)
+        for i in order:
+            if not labels[i]:
+                continue
+            centre = (values[i] - low) * points_per_unit
+            span = (centre - extents[i] / 2 - self.GAP_PT / 2, centre + extents[i] / 2 + self.GAP_PT / 2)
+            if all(span[1] <= a or span[0] >= b for a, b in kept):
+                kept.append(span)
+                shown[i] = labels[i]
+        return shown
+
+
+def _text_width(text: str, size: float) -> float:
+    """Width in points of `text` at font size `size` (the default sans-serif font)."""
+    from matplotlib.textpath import TextPath
+
+    return float(TextPath((0, 0), text, size=size).get_extents().width) if text else 0.0
+
+
+@styled
 def cka_heatmap(
     matrix: Any,
     names_x: Sequence[str],
@@ -134,8 +189,9 @@ def cka_heatmap(
     for axis, names in ((ax.xaxis, names_x), (ax.yaxis, names_y)):
         positions, labels = layer_ticks(names, ticks)
         axis.set_ticks(positions)
-        axis.set_ticklabels(labels, fontsize=7 if len(labels) > 10 else 8)
-    long_labels = max((len(label.get_text()) for label in ax.get_xticklabels()), default=0) > 3
+        axis.set_major_formatter(_SpacedLabels(positions, labels))
+    # Rotate only labels that are names ("blocks.0.attn"); block numbers and stem / norm read across.
+    long_labels = max((len(label) for label in layer_ticks(names_x, ticks)[1]), default=0) > 4
     ax.tick_params(axis="x", labelrotation=90 if long_labels else 0)
     ax.tick_params(axis="y", labelrotation=0)
     if boundaries is not False:
@@ -153,6 +209,7 @@ def cka_heatmap(
     return figure
 
 
+@styled
 def cka_heatmaps(
     panels: Sequence[dict[str, Any]],
     ncols: int | None = None,
@@ -177,7 +234,7 @@ def cka_heatmaps(
     ncols = ncols or len(panels)
     nrows = -(-len(panels) // ncols)
     figure, axes = new_figure(
-        nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False
+        nrows, ncols, figsize=fit_column(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False
     )
     for index, ax in enumerate(axes.flat):
         if index >= len(panels):

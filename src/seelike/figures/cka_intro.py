@@ -9,19 +9,14 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .style import new_figure
+from .style import SMALL, column_size, legend_outside, new_figure, panel_size, styled, to_numpy
 
 __all__ = ["cka_invariances", "float32_failure", "gram_matrices", "hsic_bias", "minibatch_effect"]
 
 BIASED_COLOR, UNBIASED_COLOR, ENGINE_COLOR = "#d95f02", "#1b9e77", "#7570b3"
 
 
-def _numpy(values) -> np.ndarray:
-    if isinstance(values, torch.Tensor):
-        return values.detach().cpu().double().numpy()
-    return np.asarray(values, dtype=np.float64)
-
-
+@styled
 def gram_matrices(
     grams: Mapping[str, torch.Tensor],
     labels: torch.Tensor | None = None,
@@ -44,20 +39,20 @@ def gram_matrices(
     sizes = {tuple(g.shape) for g in grams.values()}
     if len(sizes) != 1 or len(next(iter(sizes))) != 2:
         raise ValueError(f"Gram matrices must be (n, n) and of one size, got {sorted(sizes)}")
-    figure, axes = new_figure(1, len(grams), figsize=(3.2 * len(grams), 3.4))
+    figure, axes = new_figure(1, len(grams), figsize=panel_size(len(grams), 3.0, 3.0, 0.6))
     axes = np.atleast_1d(axes)
     first = next(iter(grams))
     for ax, (title, matrix) in zip(axes, grams.items(), strict=True):
-        values = _numpy(matrix)
+        values = to_numpy(matrix, np.float64)
         limit = np.abs(values).max() or 1.0
         ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
         if cka_values is not None and title in cka_values:
             title = f"{title}\nCKA with {first}: {cka_values[title]:.2f}"
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title)
         ax.set_xticks([])
         ax.set_yticks([])
         if labels is not None:
-            label_array = _numpy(labels).astype(int)
+            label_array = to_numpy(labels, np.float64).astype(int)
             edges = np.flatnonzero(np.diff(label_array)) + 0.5
             for edge in edges:
                 ax.axhline(edge, color="k", lw=0.4)
@@ -66,13 +61,12 @@ def gram_matrices(
                 starts = np.concatenate([[-0.5], edges])
                 ends = np.concatenate([edges, [len(label_array) - 0.5]])
                 ax.set_yticks((starts + ends) / 2)
-                ax.set_yticklabels(
-                    [class_names[c] for c in label_array[np.r_[0, (edges + 0.5).astype(int)]]], fontsize=7
-                )
-    figure.suptitle("Centred Gram matrices: each pixel compares two images", fontsize=10)
+                ax.set_yticklabels([class_names[c] for c in label_array[np.r_[0, (edges + 0.5).astype(int)]]])
+    figure.suptitle("Centred Gram matrices: each pixel compares two images")
     return figure
 
 
+@styled
 def cka_invariances(
     after_transforms: Mapping[str, float],
     condition_sweep: Mapping[str, torch.Tensor] | None = None,
@@ -90,7 +84,7 @@ def cka_invariances(
         the figure.
     """
     panels = 2 if condition_sweep is not None else 1
-    figure, axes = new_figure(1, panels, figsize=(5.2 * panels, 3.2))
+    figure, axes = new_figure(1, panels, figsize=column_size(3.2, 0.62 * panels if panels == 1 else 1.0))
     axes = np.atleast_1d(axes)
     names = list(after_transforms)
     values = np.array([after_transforms[name] for name in names])
@@ -103,14 +97,14 @@ def cka_invariances(
     ax.set_xlim(0, 1.18)
     ax.axvline(1.0, color="k", lw=0.8, ls=":")
     for row, value in enumerate(values):
-        ax.text(value + 0.01, row, f"{value:.3f}", va="center", fontsize=8)
+        ax.text(value + 0.01, row, f"{value:.3f}", va="center", fontsize=SMALL)
     ax.set_xlabel("CKA(X, transformed X)")
-    ax.set_title(f"{kernel} CKA: green = exactly 1 (invariant)", fontsize=10)
+    ax.set_title(f"{kernel} CKA\ngreen = exactly 1 (invariant)")
     if condition_sweep is not None:
         ax = axes[1]
         ax.plot(
-            _numpy(condition_sweep["condition_number"]),
-            _numpy(condition_sweep["cka"]),
+            to_numpy(condition_sweep["condition_number"], np.float64),
+            to_numpy(condition_sweep["cka"], np.float64),
             "o-",
             color=BIASED_COLOR,
         )
@@ -118,10 +112,11 @@ def cka_invariances(
         ax.set_ylim(0, 1.05)
         ax.set_xlabel("condition number κ of the linear map A")
         ax.set_ylabel("CKA(X, X A)")
-        ax.set_title("κ = 1: a rotation; the more uneven the stretch, the lower", fontsize=10)
+        ax.set_title("κ = 1: a rotation\nthe more uneven the stretch, the lower")
     return figure
 
 
+@styled
 def hsic_bias(
     result: Mapping[str, torch.Tensor], features: int | None = None, kernel: str = "linear"
 ) -> Figure:
@@ -137,12 +132,12 @@ def hsic_bias(
         the figure.
     """
     figure, ax = new_figure(1, 1, figsize=(6.0, 3.6))
-    n = _numpy(result["n"])
+    n = to_numpy(result["n"], np.float64)
     for key, color, label in (
         ("biased", BIASED_COLOR, "biased HSIC (Gretton et al. 2005)"),
         ("unbiased", UNBIASED_COLOR, "unbiased HSIC (Song et al. 2012)"),
     ):
-        values = _numpy(result[key])
+        values = to_numpy(result[key], np.float64)
         ax.fill_between(n, values.min(0), values.max(0), color=color, alpha=0.2, lw=0)
         ax.plot(n, values.mean(0), "o-", color=color, label=label, ms=4)
     ax.axhline(0.0, color="k", lw=0.8, ls=":")
@@ -150,11 +145,12 @@ def hsic_bias(
     ax.set_xlabel("number of examples n")
     ax.set_ylabel("CKA estimate (true value 0)")
     size = f"{features} features each, " if features is not None else ""
-    ax.set_title(f"Two independent random representations ({size}{kernel} kernel)", fontsize=10)
-    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(f"Two independent random representations ({size}{kernel} kernel)")
+    ax.legend(frameon=False)
     return figure
 
 
+@styled
 def minibatch_effect(
     result: Mapping[str, torch.Tensor], n: int | None = None, title: str | None = None
 ) -> Figure:
@@ -168,8 +164,8 @@ def minibatch_effect(
     Returns:
         the figure.
     """
-    figure, ax = new_figure(1, 1, figsize=(6.2, 3.6))
-    sizes = _numpy(result["batch_size"])
+    figure, ax = new_figure(1, 1, figsize=column_size(4.0))
+    sizes = to_numpy(result["batch_size"], np.float64)
     ax.axhline(
         float(result["full_unbiased"]),
         color=UNBIASED_COLOR,
@@ -182,7 +178,7 @@ def minibatch_effect(
     )
     ax.plot(
         sizes,
-        _numpy(result["minibatch"]),
+        to_numpy(result["minibatch"], np.float64),
         "o-",
         color=ENGINE_COLOR,
         lw=2,
@@ -190,7 +186,7 @@ def minibatch_effect(
     )
     ax.plot(
         sizes,
-        _numpy(result["mean_unbiased"]),
+        to_numpy(result["mean_unbiased"], np.float64),
         "s-",
         color=UNBIASED_COLOR,
         ms=4,
@@ -198,7 +194,7 @@ def minibatch_effect(
     )
     ax.plot(
         sizes,
-        _numpy(result["mean_biased"]),
+        to_numpy(result["mean_biased"], np.float64),
         "^-",
         color=BIASED_COLOR,
         ms=4,
@@ -210,11 +206,12 @@ def minibatch_effect(
     ax.set_xlabel("minibatch size")
     ax.set_ylabel("CKA")
     head = title or "Minibatch size and the CKA estimate"
-    ax.set_title(head + (f" (n = {n})" if n is not None else ""), fontsize=10)
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.set_title(head + (f" (n = {n})" if n is not None else ""))
+    legend_outside(figure, ax, ncols=2)
     return figure
 
 
+@styled
 def float32_failure(result: Mapping[str, torch.Tensor], scale: float = 1.0) -> Figure:
     """CKA of (scale·X + offset, scale·Y + offset) against the offset: flat lines are correct.
 
@@ -226,29 +223,41 @@ def float32_failure(result: Mapping[str, torch.Tensor], scale: float = 1.0) -> F
         the figure.
     """
     figure, ax = new_figure(1, 1, figsize=(6.2, 3.6))
-    offsets = _numpy(result["offset"])
-    ax.plot(offsets, _numpy(result["reference"]), "--", color="0.5", lw=1, label="float64 reference, biased")
+    offsets = to_numpy(result["offset"], np.float64)
     ax.plot(
         offsets,
-        _numpy(result["reference_unbiased"]),
+        to_numpy(result["reference"], np.float64),
+        "--",
+        color="0.5",
+        lw=1,
+        label="float64 reference, biased",
+    )
+    ax.plot(
+        offsets,
+        to_numpy(result["reference_unbiased"], np.float64),
         "--",
         color=ENGINE_COLOR,
         lw=1,
         label="float64 reference, unbiased",
     )
     ax.plot(
-        offsets, _numpy(result["naive_float64"]), "s-", color="0.3", ms=4, label="Gram-space formula, float64"
+        offsets,
+        to_numpy(result["naive_float64"], np.float64),
+        "s-",
+        color="0.3",
+        ms=4,
+        label="Gram-space formula, float64",
     )
     ax.plot(
         offsets,
-        _numpy(result["naive_float32"]),
+        to_numpy(result["naive_float32"], np.float64),
         "o-",
         color=BIASED_COLOR,
         label="Gram-space formula, float32",
     )
     ax.plot(
         offsets,
-        _numpy(result["minibatch_cka"]),
+        to_numpy(result["minibatch_cka"], np.float64),
         "^-",
         color=ENGINE_COLOR,
         ms=5,
@@ -257,6 +266,6 @@ def float32_failure(result: Mapping[str, torch.Tensor], scale: float = 1.0) -> F
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlabel("offset added to every activation")
     ax.set_ylabel("CKA")
-    ax.set_title(f"CKA should not move: activations × {scale:g} + offset", fontsize=10)
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.set_title(f"CKA should not move: activations × {scale:g} + offset")
+    ax.legend(frameon=False, loc="best")
     return figure

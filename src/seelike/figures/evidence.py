@@ -11,13 +11,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .style import new_figure
+from .style import COLUMN_WIDTH, legend_outside, new_figure, styled
 
 __all__ = ["seed_spread", "curves_with_spread"]
 
 BASELINE_STYLE = {"color": "0.45", "marker": "x", "s": 60, "zorder": 3}
 
 
+@styled
 def seed_spread(
     series: Mapping[str, Sequence[float]],
     baselines: Mapping[str, Mapping[str, float]] | None = None,
@@ -39,7 +40,7 @@ def seed_spread(
     if not series:
         raise ValueError("no series to draw")
     baselines = baselines or {}
-    figure, ax = new_figure(figsize=(1.3 * len(series) + 2.4, 3.4))
+    figure, ax = new_figure(figsize=(min(COLUMN_WIDTH, 1.3 * len(series) + 2.4), 3.4))
     markers = ["x", "+", "1", "^"]
     names = sorted({name for b in baselines.values() for name in b})
     for column, (label, values) in enumerate(series.items()):
@@ -69,6 +70,7 @@ def seed_spread(
     return figure
 
 
+@styled
 def curves_with_spread(
     x: Sequence[float],
     curves: Mapping[str, Sequence[Sequence[float]]],
@@ -91,7 +93,7 @@ def curves_with_spread(
     if not curves:
         raise ValueError("no curves to draw")
     x = np.asarray(x, dtype=np.float64)
-    figure, ax = new_figure(figsize=(5.6, 3.6))
+    figure, ax = new_figure(figsize=(6.4, 3.4))
     for index, (label, per_seed) in enumerate(curves.items()):
         values = np.asarray(per_seed, dtype=np.float64).reshape(-1, x.size)
         color = f"C{index}"
@@ -108,6 +110,6 @@ def curves_with_spread(
         ax.set_ylim(*ylim)
     if title:
         ax.set_title(title)
-    ax.legend(frameon=False, fontsize="small")
+    legend_outside(figure, ax, "right")
     ax.grid(alpha=0.3)
     return figure

@@ -12,7 +12,16 @@ from matplotlib import colormaps
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from .style import new_figure
+from .style import (
+    COLUMN_WIDTH,
+    SMALL,
+    column_size,
+    integer_ticks,
+    legend_outside,
+    new_figure,
+    styled,
+    to_numpy,
+)
 
 __all__ = [
     "head_subset_cka_curves",
@@ -26,14 +35,8 @@ DEPTH_CMAP = "viridis"  # block depth: dark = low blocks, yellow = top blocks
 ERF_CMAP = "magma"
 
 
-def _numpy(values) -> np.ndarray:
-    if isinstance(values, torch.Tensor):
-        return values.detach().cpu().double().numpy()
-    return np.asarray(values, dtype=np.float64)
-
-
 def _check_distances(distances) -> np.ndarray:
-    values = _numpy(distances)
+    values = to_numpy(distances, np.float64)
     if values.ndim != 2:
         raise ValueError(f"distances must have shape (blocks, heads), got {values.shape}")
     return values
@@ -86,9 +89,10 @@ def _sorted_head_panel(
     ax.set_xlabel("head, sorted within its block (local → global)")
     ax.set_ylim(bottom=0)
     if legend:
-        ax.legend(fontsize=7, loc="lower right", ncol=2 if blocks > 6 else 1)
+        ax.legend(loc="lower right", ncol=2 if blocks > 6 else 1)
 
 
+@styled
 def mean_distance_by_head(
     distances: torch.Tensor,
     uniform: float | None = None,
@@ -114,8 +118,8 @@ def mean_distance_by_head(
     """
     values = _check_distances(distances)
     blocks, heads = values.shape
-    figure, (left, right) = new_figure(1, 2, figsize=(10.0, 3.9))
-    _sorted_head_panel(left, values, highlight_block, uniform, local_fraction, legend=True)
+    figure, (left, right) = new_figure(1, 2, figsize=column_size(3.9))
+    _sorted_head_panel(left, values, highlight_block, uniform, local_fraction, legend=False)
     left.set_ylabel("mean attention distance (px)")
     colors = _block_colors(blocks)
     for block in range(blocks):
@@ -135,15 +139,16 @@ def mean_distance_by_head(
     right.set_xticks(range(blocks))
     right.set_xlabel("block")
     right.set_ylim(left.get_ylim())
-    if uniform is not None:
-        right.legend(fontsize=7, loc="lower right")
-    right.set_title("each dot is one head", fontsize=9)
-    left.set_title("sorted heads per block", fontsize=9)
+    integer_ticks(right)
+    legend_outside(figure, left, ncols=4)
+    right.set_title("each dot is one head")
+    left.set_title("sorted heads per block")
     if title:
         figure.suptitle(title)
     return figure
 
 
+@styled
 def mean_distance_by_data(
     distances_by_model: Mapping[str, torch.Tensor],
     uniform: float | None = None,
@@ -168,8 +173,13 @@ def mean_distance_by_data(
     if not distances_by_model:
         raise ValueError("no models to draw")
     panels = {name: _check_distances(d) for name, d in distances_by_model.items()}
-    figure, axes = new_figure(1, len(panels), figsize=(3.2 * len(panels) + 0.6, 3.7), sharey=True)
-    axes = np.atleast_1d(axes)
+    ncols = len(panels) if len(panels) <= 3 else 2  # four panels: two rows of two
+    nrows = -(-len(panels) // ncols)
+    width = column_size(0, min(1.0, 0.2 + 0.4 * ncols))[0]
+    figure, grid = new_figure(nrows, ncols, figsize=(width, 2.9 * nrows + 0.9), sharey=True, squeeze=False)
+    for ax in grid.flat[len(panels) :]:
+        ax.set_visible(False)
+    axes = grid.flat[: len(panels)]
     top = max(float(v.max()) for v in panels.values())
     if uniform is not None:
         top = max(top, uniform)
@@ -183,19 +193,20 @@ def mean_distance_by_data(
         _reference_lines(ax, uniform, local_fraction)
         ax.set_xticks(range(heads))
         ax.set_xlabel("sorted head")
-        ax.set_title(name, fontsize=10)
+        ax.set_title(name)
         ax.set_ylim(0, 1.08 * top)
         if local_counts is not None and name in local_counts:
             ax.text(0.03, 0.96, f"local heads: {local_counts[name]}", transform=ax.transAxes, va="top",
-                    fontsize=8, bbox={"facecolor": "white", "edgecolor": "0.8", "pad": 2})  # fmt: skip
-        if index == 0:
+                    fontsize=SMALL, bbox={"facecolor": "white", "edgecolor": "0.8", "pad": 2})  # fmt: skip
+        if index % ncols == 0:
             ax.set_ylabel("mean attention distance (px)")
-    axes[-1].legend(fontsize=7, loc="lower right")
+    legend_outside(figure, axes[-1], ncols=4 if ncols > 1 else 2)
     if title:
         figure.suptitle(title)
     return figure
 
 
+@styled
 def head_subset_cka_curves(
     subset_distances: torch.Tensor,
     cka: torch.Tensor,
@@ -216,8 +227,8 @@ def head_subset_cka_curves(
     Returns:
         the figure.
     """
-    x = _numpy(subset_distances)
-    values = _numpy(cka)
+    x = to_numpy(subset_distances, np.float64)
+    values = to_numpy(cka, np.float64)
     if values.shape != (len(x), len(layer_names)):
         raise ValueError(f"cka must have shape ({len(x)}, {len(layer_names)}), got {values.shape}")
     figure, ax = new_figure(1, 1, figsize=(6.2, 4.0))
@@ -229,13 +240,13 @@ def head_subset_cka_curves(
         if len(subset_labels) != len(x):
             raise ValueError(f"need {len(x)} subset labels, got {len(subset_labels)}")
         for xi, top, label in zip(x, np.nanmax(values, axis=1), subset_labels, strict=True):
-            ax.annotate(label, (xi, top), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=7,
-                        color="0.3")  # fmt: skip
+            ax.annotate(label, (xi, top), xytext=(0, 7), textcoords="offset points", ha="center",
+                        fontsize=SMALL, color="0.3")  # fmt: skip
         ax.margins(y=0.12)
     ax.set_xlabel("mean attention distance of the head subset (px)")
     ax.set_ylabel("CKA with the ResNet layer")
-    ax.legend(title="ResNet layer", fontsize=8, title_fontsize=8)
-    ax.set_title(title or "first-block head subsets vs early ResNet layers", fontsize=10)
+    legend_outside(figure, ax, "right", title="ResNet layer")
+    ax.set_title(title or "first-block head subsets vs early ResNet layers")
     return figure
 
 
@@ -247,17 +258,21 @@ def _erf_image(
         top = float(shown.max())
         norm = LogNorm(vmin=top * 10.0**-log_decades, vmax=top)  # colour range only: values are unchanged
         cmap = colormaps[ERF_CMAP].with_extremes(bad="black", under="black")
-        ax.imshow(np.ma.masked_less_equal(shown, 0), cmap=cmap, norm=norm, interpolation="nearest")
+        image = ax.imshow(np.ma.masked_less_equal(shown, 0), cmap=cmap, norm=norm, interpolation="nearest")
     else:
-        ax.imshow(shown, cmap=ERF_CMAP, vmin=0, vmax=1 if normalise else None, interpolation="nearest")
+        image = ax.imshow(
+            shown, cmap=ERF_CMAP, vmin=0, vmax=1 if normalise else None, interpolation="nearest"
+        )
     if patch_size:
         for edge in np.arange(patch_size, erf.shape[0], patch_size) - 0.5:
             ax.axhline(edge, color="white", lw=0.3, alpha=0.35)
             ax.axvline(edge, color="white", lw=0.3, alpha=0.35)
     ax.set_xticks([])
     ax.set_yticks([])
+    return image
 
 
+@styled
 def receptive_field_grid(
     rows: Mapping[str, Mapping[str, torch.Tensor]],
     patch_sizes: Mapping[str, int] | None = None,
@@ -281,23 +296,30 @@ def receptive_field_grid(
     if not rows or not all(rows.values()):
         raise ValueError("rows must be a non-empty mapping of non-empty mappings")
     ncols = max(len(maps) for maps in rows.values())
-    figure, axes = new_figure(len(rows), ncols, figsize=(1.55 * ncols + 1.2, 1.75 * len(rows) + 0.4))
+    side = min(1.55, (COLUMN_WIDTH - 1.3) / ncols)  # one map, inches
+    figure, axes = new_figure(len(rows), ncols, figsize=(side * ncols + 1.3, (side + 0.3) * len(rows) + 0.5))
     axes = np.atleast_2d(axes)
     if axes.shape != (len(rows), ncols):
         axes = axes.reshape(len(rows), ncols)
+    shown = None
     for row_axes, (row_title, maps) in zip(axes, rows.items(), strict=True):
         for ax in row_axes[len(maps) :]:
             ax.axis("off")
         for col, (ax, (label, erf)) in enumerate(zip(row_axes, maps.items(), strict=False)):
-            _erf_image(ax, _numpy(erf), normalise, (patch_sizes or {}).get(row_title), log_decades)
-            ax.set_title(label, fontsize=7)
+            patch_size = (patch_sizes or {}).get(row_title)
+            shown = _erf_image(ax, to_numpy(erf, np.float64), normalise, patch_size, log_decades)
+            ax.set_title(label, fontsize=8.5)
             if col == 0:
-                ax.set_ylabel(row_title, fontsize=8)
+                ax.set_ylabel(row_title)
+    scale = "linear colour scale" if log_decades is None else f"log colour scale, {log_decades:g} decades"
+    if normalise and shown is not None:  # every map on one scale: 1 = its own maximum
+        figure.colorbar(shown, ax=axes, shrink=0.8, label=f"|gradient| / map maximum\n({scale})")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(f"{title}, {scale}")
     return figure
 
 
+@styled
 def receptive_field_detail(
     erf: torch.Tensor, label: str, patch_size: int | None = None, extent: float | None = None
 ) -> Figure:
@@ -312,14 +334,12 @@ def receptive_field_detail(
     Returns:
         the figure.
     """
-    values = _numpy(erf)
+    values = to_numpy(erf, np.float64)
     if values.ndim != 2:
         raise ValueError(f"erf must be (H, W), got {values.shape}")
-    figure, (left, right) = new_figure(1, 2, figsize=(8.0, 3.6))
+    figure, (left, right) = new_figure(1, 2, figsize=column_size(3.4))
     _erf_image(left, values, True, patch_size)
-    left.set_title(
-        label + (f"  (half the mass within {extent:.1f} px)" if extent is not None else ""), fontsize=9
-    )
+    left.set_title(label + (f"\n(half the mass within {extent:.1f} px)" if extent is not None else ""))
     centre = (values.shape[0] - 1) // 2
     profile = values[centre] / values.max() if values.max() > 0 else values[centre]
     positive = profile > 0
@@ -328,5 +348,5 @@ def receptive_field_detail(
     right.axvline(centre, color="0.5", lw=0.8, ls=":")
     right.set_xlabel("input column (centre row)")
     right.set_ylabel("|gradient| / max (log)")
-    right.set_title("profile through the centre", fontsize=9)
+    right.set_title("profile through the centre")
     return figure

@@ -12,19 +12,13 @@ import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from .style import new_figure
+from .style import SMALL, column_size, legend_outside, new_figure, styled, to_numpy
 
 __all__ = ["local_heads_by_data", "probe_depth_curves", "same_layer_cka_curves"]
 
 SCALE_CMAP = "viridis"  # training-set size: light = little data, dark = all of it
 # Models outside the data-size series (the untrained initialisation, a ResNet): one colour each, in order.
 OTHER_COLORS = ("0.45", "#c0392b", "#2c7fb8", "#8e44ad")
-
-
-def _numpy(values) -> np.ndarray:
-    if isinstance(values, torch.Tensor):
-        return values.detach().cpu().double().numpy()
-    return np.asarray(values, dtype=np.float64)
 
 
 def _series_colors(n: int) -> list:
@@ -36,7 +30,7 @@ def _series_colors(n: int) -> list:
 def _empty(note: str) -> Figure:
     """A blank panel carrying a note (e.g. when a live view has no model selected)."""
     figure, ax = new_figure(1, 1, figsize=(5.6, 3.4))
-    ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=10, color="0.3", transform=ax.transAxes)
+    ax.text(0.5, 0.5, note, ha="center", va="center", color="0.3", transform=ax.transAxes)
     ax.set_axis_off()
     return figure
 
@@ -71,6 +65,7 @@ def _block_ticks(names: Sequence[str]) -> tuple[list[float], list[str], list[int
     return [t for t, _ in ticks], [label for _, label in ticks], starts
 
 
+@styled
 def same_layer_cka_curves(
     curves: Mapping[str, tuple[torch.Tensor, Sequence[str]]],
     reference: str = "vit",
@@ -98,12 +93,14 @@ def same_layer_cka_curves(
         if list(layer_names) != names or len(values) != len(names):
             raise ValueError(f"curve {label!r} does not have the same layers as the first curve")
     blocks_only = all(n.startswith("blocks.") and n.count(".") == 1 for n in names)
-    figure, ax = new_figure(1, 1, figsize=(max(5.0, 0.13 * len(names) + 3.5), 3.6))
+    figure, ax = new_figure(
+        1, 1, figsize=column_size(3.6, min(1.0, max(0.75, 0.13 * len(names) / 7.1 + 0.5)))
+    )
     x = np.arange(len(names))
     colors = _colors(list(curves), others)
     lowest = 1.0
     for label, (values, _) in curves.items():
-        y = _numpy(values)
+        y = to_numpy(values, np.float64)
         lowest = min(lowest, float(np.nanmin(y)))
         size = 5 if blocks_only else 3
         if label in others:
@@ -114,16 +111,19 @@ def same_layer_cka_curves(
     if not blocks_only:
         for start in starts:
             ax.axvline(start - 0.5, color="0.88", lw=0.8, zorder=0)
-    ax.set_xticks(positions, labels, fontsize=8)
+    ax.set_xticks(positions, labels)
     ax.set_xlabel("block" if blocks_only else "layer, grouped by block")
     ax.set_ylabel(f"CKA with the same layer of {reference}")
-    ax.set_ylim(min(0.0, lowest - 0.02), 1.02)
+    # Fit the curves (an axis from 0 would squeeze 0.8-1.0 into its top fifth); say so when 0 is cut off.
+    bottom = max(0.0, lowest - 0.1 * (1.02 - lowest)) if np.isfinite(lowest) else 0.0
+    ax.set_ylim(bottom, 1.02)
     ax.axhline(1.0, color="0.6", lw=0.6, ls=":")
-    ax.legend(fontsize=8, frameon=False, loc="lower left", title="trained on", title_fontsize=8)
-    ax.set_title(title or f"Same-layer CKA with {reference}", fontsize=10)
+    legend_outside(figure, ax, "right", title="trained on")
+    ax.set_title(title or f"Same-layer CKA with {reference}")
     return figure
 
 
+@styled
 def probe_depth_curves(
     curves: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
     others: Collection[str] = (),
@@ -146,10 +146,10 @@ def probe_depth_curves(
     if not curves:
         return _empty("no model selected")
     colors = _colors(list(curves), others)
-    figure, ax = new_figure(1, 1, figsize=(5.6, 3.8))
+    figure, ax = new_figure(1, 1, figsize=column_size(3.6, 0.9))
     lowest = 1.0
     for label, (depth, accuracy) in curves.items():
-        x, y = _numpy(depth), _numpy(accuracy)
+        x, y = to_numpy(depth, np.float64), to_numpy(accuracy, np.float64)
         if x.shape != y.shape or x.ndim != 1:
             raise ValueError(f"curve {label!r}: depths {x.shape} and accuracies {y.shape} must be equal (L,)")
         lowest = min(lowest, float(np.nanmin(y)))
@@ -161,16 +161,17 @@ def probe_depth_curves(
     if chance is not None and chance >= bottom:
         ax.axhline(chance, color="k", lw=0.6, ls=":", label="chance")
     elif chance is not None:
-        ax.text(0.02, 0.03, f"chance: {chance:.2f}", transform=ax.transAxes, fontsize=8, color="0.35")
+        ax.text(0.02, 0.03, f"chance: {chance:.2f}", transform=ax.transAxes, fontsize=SMALL, color="0.35")
     ax.set_xlim(0, 1.03)
     ax.set_ylim(bottom, 1.0)
     ax.set_xlabel("normalised depth (layer index / number of layers)")
     ax.set_ylabel("linear probe test accuracy")
-    ax.legend(fontsize=8, frameon=False, loc="lower right")
-    ax.set_title(title or "Linear probes by depth", fontsize=10)
+    legend_outside(figure, ax, "right")
+    ax.set_title(title or "Linear probes by depth")
     return figure
 
 
+@styled
 def local_heads_by_data(
     counts: Mapping[str, torch.Tensor],
     heads: int | None = None,
@@ -190,13 +191,13 @@ def local_heads_by_data(
     """
     if not counts:
         return _empty("no model selected")
-    values = {label: _numpy(c) for label, c in counts.items()}
+    values = {label: to_numpy(c, np.float64) for label, c in counts.items()}
     blocks = {v.shape for v in values.values()}
     if len(blocks) != 1 or len(next(iter(blocks))) != 1:
         raise ValueError(f"every count must be a (blocks,) vector of one length, got shapes {sorted(blocks)}")
     n_blocks = next(iter(values.values())).shape[0]
     width = 0.8 / len(values)
-    figure, ax = new_figure(1, 1, figsize=(5.6, 3.2))
+    figure, ax = new_figure(1, 1, figsize=column_size(3.2, 0.9))
     colors = _colors(list(values), others)
     for k, (label, v) in enumerate(values.items()):
         offset = (k - (len(values) - 1) / 2) * width
@@ -210,6 +211,6 @@ def local_heads_by_data(
     ax.set_xticks(range(n_blocks))
     ax.set_xlabel("block")
     ax.set_ylabel("local heads")
-    ax.legend(fontsize=8, frameon=False, loc="upper right", title="trained on", title_fontsize=8)
-    ax.set_title(title or "Local attention heads per block", fontsize=10)
+    legend_outside(figure, ax, "right", title="trained on")
+    ax.set_title(title or "Local attention heads per block")
     return figure

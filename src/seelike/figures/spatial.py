@@ -11,7 +11,16 @@ import torch
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from .style import new_figure
+from .style import (
+    COLUMN_WIDTH,
+    SMALL,
+    fit_column,
+    integer_ticks,
+    legend_outside,
+    new_figure,
+    styled,
+    to_numpy,
+)
 
 __all__ = [
     "localization_maps",
@@ -37,22 +46,17 @@ READOUT_STYLES = {  # read-out → (label, color, marker)
 DIVERGING = "magma"
 
 
-def _numpy(values) -> np.ndarray:
-    if isinstance(values, torch.Tensor):
-        return values.detach().cpu().double().numpy()
-    return np.asarray(values, dtype=np.float64)
-
-
 def _mark_nonfinite(ax, values: np.ndarray) -> None:
     """Write ∞ / NaN on the cells of an imshow that have no finite value (drawn as the 'bad' colour)."""
     for row, col in zip(*np.nonzero(~np.isfinite(values)), strict=True):
         text = "∞" if np.isinf(values[row, col]) else "NaN"
-        ax.text(col, row, text, ha="center", va="center", color="white", fontsize=7)
+        ax.text(col, row, text, ha="center", va="center", color="white", fontsize=SMALL)
 
 
 # --------------------------------------------------------------------------------------------- Fig 7
 
 
+@styled
 def skip_norm_ratios(
     ratio: torch.Tensor,
     sublayers: Sequence[str],
@@ -76,14 +80,14 @@ def skip_norm_ratios(
     Returns:
         the figure. Infinite ratios (a branch that outputs zero) are drawn in grey and marked ∞.
     """
-    values = _numpy(ratio)
+    values = to_numpy(ratio, np.float64)
     if values.ndim != 3 or values.shape[1] != len(sublayers):
         raise ValueError(f"ratio must be (L, {len(sublayers)}, T), got {values.shape}")
     blocks, _, tokens = values.shape
     shown = min(tokens_shown, tokens)
     finite = values[np.isfinite(values) & (values > 0)]
     norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if finite.size else None
-    figure, axes = new_figure(1, len(sublayers) + 1, figsize=(3.1 * len(sublayers) + 4.4, 3.8))
+    figure, axes = new_figure(1, len(sublayers) + 1, figsize=fit_column(2.1 * len(sublayers) + 3.1, 4.4))
     token_labels = ["CLS" if t < num_prefix_tokens else str(t - num_prefix_tokens) for t in range(shown)]
     image = None
     for index, (ax, sublayer) in enumerate(zip(axes[:-1], sublayers, strict=True)):
@@ -96,32 +100,42 @@ def skip_norm_ratios(
         ax.set_xticks(range(blocks))
         ax.set_xlabel("block")
         ax.set_yticks(range(shown))
-        ax.set_yticklabels(token_labels if index == 0 else [], fontsize=7)
+        ax.set_yticklabels(token_labels if index == 0 else [])
         if num_prefix_tokens:
             ax.axhline(num_prefix_tokens - 0.5, color="white", lw=1.2)
-        ax.set_title(f"{sublayer}: ‖z‖ / ‖f(z)‖", fontsize=10)
+        ax.set_title(f"{sublayer}\n‖z‖ / ‖f(z)‖")
     axes[0].set_ylabel("token (spatial tokens in raster order)")
     if image is not None:
         figure.colorbar(image, ax=list(axes[:-1]), shrink=0.85, label="ratio (log scale)")
     ax = axes[-1]
     top = max(
-        [float(v[np.isfinite(v)].max()) for v in map(_numpy, averages.values()) if np.isfinite(v).any()]
+        [
+            float(v[np.isfinite(v)].max())
+            for v in (to_numpy(a, np.float64) for a in averages.values())
+            if np.isfinite(v).any()
+        ]
         or [1]
     )
     for name, curve in averages.items():
-        _plot_ratio_curve(ax, _numpy(curve), name, SUBLAYER_COLORS.get(name), top)
+        _plot_ratio_curve(ax, to_numpy(curve, np.float64), name, SUBLAYER_COLORS.get(name), top)
     if resnet_average is not None:
         _plot_ratio_curve(
-            ax, _numpy(resnet_average), "ResNet block", SUBLAYER_COLORS["block"], top, style="--"
+            ax,
+            to_numpy(resnet_average, np.float64),
+            "ResNet block",
+            SUBLAYER_COLORS["block"],
+            top,
+            style="--",
         )
     ax.set_yscale("log")
     ax.axhline(1.0, color="k", lw=0.6, ls=":")
     ax.set_xlabel("block")
     ax.set_ylabel("‖z‖ / ‖f(z)‖ (mean norms)")
-    ax.set_title("averages (spatial tokens, or CLS)", fontsize=10)
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.set_title("averages\n(spatial tokens, or CLS)")
+    integer_ticks(ax)
+    legend_outside(figure, ax)
     if title:
-        figure.suptitle(title, fontsize=11)
+        figure.suptitle(title)
     return figure
 
 
@@ -151,6 +165,7 @@ def _grid_of(cka_map: np.ndarray) -> int:
     return grid
 
 
+@styled
 def localization_mosaic(
     maps: Mapping[str, torch.Tensor],
     own_fractions: Mapping[str, float] | None = None,
@@ -167,11 +182,16 @@ def localization_mosaic(
     Returns:
         the figure.
     """
-    arrays = {name: _numpy(m) for name, m in maps.items()}
+    arrays = {name: to_numpy(m, np.float64) for name, m in maps.items()}
     top = vmax if vmax is not None else max(float(np.nanmax(a)) for a in arrays.values())
-    figure, axes = new_figure(1, len(arrays), figsize=(3.7 * len(arrays), 4.0), squeeze=False)
+    ncols = len(arrays) if len(arrays) <= 2 else 2  # at most two mosaics a row: each map stays visible
+    nrows = -(-len(arrays) // ncols)
+    side = min(4.0, (COLUMN_WIDTH - 1.0) / ncols)
+    figure, axes = new_figure(nrows, ncols, figsize=(side * ncols + 1.0, (side + 0.5) * nrows), squeeze=False)
+    for ax in axes.flat[len(arrays) :]:
+        ax.set_visible(False)
     image = None
-    for ax, (name, values) in zip(axes[0], arrays.items(), strict=True):
+    for ax, (name, values) in zip(axes.flat, arrays.items(), strict=False):
         grid = _grid_of(values)
         # mosaic[r·g + i, c·g + j] = CKA(token at (r, c), patch at (i, j))
         mosaic = (
@@ -179,19 +199,19 @@ def localization_mosaic(
         )
         image = ax.imshow(mosaic, cmap="viridis", vmin=0, vmax=top, interpolation="nearest")
         for edge in np.arange(1, grid) * grid - 0.5:
-            ax.axhline(edge, color="white", lw=0.8)
-            ax.axvline(edge, color="white", lw=0.8)
+            ax.axhline(edge, color="white", lw=1.0)
+            ax.axvline(edge, color="white", lw=1.0)
         for r in range(grid):
             for c in range(grid):
-                ax.add_patch(_cell_outline(r * grid + r, c * grid + c, "red", 0.6))
+                ax.add_patch(_cell_outline(r * grid + r, c * grid + c, "red", 1.2))
         ax.set_xticks([])
         ax.set_yticks([])
         label = name
         if own_fractions is not None and name in own_fractions:
             label += f"\npeak at own position: {own_fractions[name]:.0%}"
-        ax.set_title(label, fontsize=10)
+        ax.set_title(label)
     if image is not None:
-        figure.colorbar(image, ax=list(axes[0]), shrink=0.8, label="CKA(token, input patch)")
+        figure.colorbar(image, ax=axes, shrink=0.8, label="CKA(token, input patch)")
     return figure
 
 
@@ -201,6 +221,7 @@ def _cell_outline(row: float, col: float, color: str, lw: float):
     return Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor=color, lw=lw)
 
 
+@styled
 def localization_maps(
     maps: Mapping[str, torch.Tensor],
     position: tuple[int, int] = (3, 3),
@@ -219,9 +240,16 @@ def localization_maps(
     Returns:
         the figure; the token's own cell is outlined in red, the row's maximum marked with a white dot.
     """
-    arrays = {name: _numpy(m) for name, m in maps.items()}
-    figure, axes = new_figure(1, len(arrays), figsize=(2.9 * len(arrays), 3.3), squeeze=False)
-    for ax, (name, values) in zip(axes[0], arrays.items(), strict=True):
+    arrays = {name: to_numpy(m, np.float64) for name, m in maps.items()}
+    ncols = len(arrays) if len(arrays) <= 3 else 2  # four maps: two rows of two
+    nrows = -(-len(arrays) // ncols)
+    side = min(2.6, (COLUMN_WIDTH - 0.7 * ncols) / ncols)
+    figure, axes = new_figure(
+        nrows, ncols, figsize=((side + 0.7) * ncols, (side + 0.6) * nrows), squeeze=False
+    )
+    for ax in axes.flat[len(arrays) :]:
+        ax.set_visible(False)
+    for ax, (name, values) in zip(axes.flat, arrays.items(), strict=False):
         grid = _grid_of(values)
         r, c = _map_position(position, reference_grid, grid)
         heat = values[r * grid + c].reshape(grid, grid)
@@ -234,7 +262,7 @@ def localization_maps(
         label = f"{name}: token ({r}, {c}) of {grid}×{grid}"
         if own_fractions is not None and name in own_fractions:
             label += f"\nall positions: {own_fractions[name]:.0%} peak at own"
-        ax.set_title(label, fontsize=9)
+        ax.set_title(label)
         figure.colorbar(image, ax=ax, shrink=0.8)
     return figure
 
@@ -242,6 +270,7 @@ def localization_maps(
 # --------------------------------------------------------------------------------------------- Fig 8
 
 
+@styled
 def noskip_cka_heatmaps(
     matrices: Mapping[str, torch.Tensor],
     layer_names: Sequence[str],
@@ -263,8 +292,12 @@ def noskip_cka_heatmaps(
     """
     from .cka import cka_heatmap
 
-    figure, axes = new_figure(1, len(matrices), figsize=(3.3 * len(matrices) + 0.9, 3.6), squeeze=False)
-    for index, (ax, (name, matrix)) in enumerate(zip(axes[0], matrices.items(), strict=True)):
+    ncols = len(matrices) if len(matrices) <= 2 else 2  # more: rows of two, each heatmap stays readable
+    nrows = -(-len(matrices) // ncols)
+    figure, axes = new_figure(nrows, ncols, figsize=(COLUMN_WIDTH, 3.3 * nrows), squeeze=False)
+    for ax in axes.flat[len(matrices) :]:
+        ax.set_visible(False)
+    for index, (ax, (name, matrix)) in enumerate(zip(axes.flat, matrices.items(), strict=False)):
         cka_heatmap(
             matrix,
             layer_names,
@@ -272,14 +305,14 @@ def noskip_cka_heatmaps(
             ax=ax,
             ticks="blocks",
             boundaries=True,
-            colorbar=index == len(matrices) - 1,
+            colorbar=index % ncols == ncols - 1 or index == len(matrices) - 1,
             xlabel="layer (block)",
-            ylabel="layer (block)" if index == 0 else "",
+            ylabel="layer (block)" if index % ncols == 0 else "",
         )
         label = name
         if accuracies is not None and name in accuracies:
             label += f"  (test acc. {accuracies[name]:.1%})"
-        ax.set_title(label, fontsize=9)
+        ax.set_title(label)
         removed = (removed_blocks or {}).get(name)
         prefix = f"blocks.{removed}"
         inside = [i for i, n in enumerate(layer_names) if n == prefix or n.startswith(prefix + ".")]
@@ -293,6 +326,7 @@ def noskip_cka_heatmaps(
 # --------------------------------------------------------------------------------------------- Fig 11
 
 
+@styled
 def probe_accuracy_curves(
     results: Mapping[str, Mapping[str, torch.Tensor]],
     token: str | tuple[int, int] = "mean",
@@ -314,32 +348,44 @@ def probe_accuracy_curves(
     Returns:
         the figure.
     """
-    figure, axes = new_figure(1, len(results), figsize=(3.6 * len(results), 3.4), squeeze=False, sharey=True)
+    size = fit_column(2.8 * len(results) + 0.4, 3.6)
+    figure, axes = new_figure(1, len(results), figsize=size, squeeze=False, sharey=True)
+    entries: dict[str, tuple] = {}  # read-out → (handle, legend label): one legend for every panel
     for ax, (name, result) in zip(axes[0], results.items(), strict=True):
         for readout in readouts:
             if readout not in result:
                 continue
             label, color, marker = READOUT_STYLES[readout]
-            values = _numpy(result[readout])
+            values = to_numpy(result[readout], np.float64)
             x = np.arange(values.shape[0])
             if readout != "token":
-                ax.plot(x, values, marker=marker, ms=4, color=color, label=label)
+                (line,) = ax.plot(x, values, marker=marker, ms=4, color=color, label=label)
+                entries.setdefault(readout, (line, label))
             elif token == "mean":
                 ax.fill_between(x, values.min(1), values.max(1), color=color, alpha=0.18, lw=0)
-                ax.plot(x, values.mean(1), marker=marker, ms=4, color=color, label=f"{label} (mean, range)")
+                (line,) = ax.plot(
+                    x, values.mean(1), marker=marker, ms=4, color=color, label=f"{label} (mean, range)"
+                )
+                entries.setdefault(readout, (line, line.get_label()))
             else:
                 grid = int(round(values.shape[1] ** 0.5))
                 r, c = _map_position(token, reference_grid, grid)
-                ax.plot(
+                (line,) = ax.plot(
                     x, values[:, r * grid + c], marker=marker, ms=4, color=color, label=f"token ({r}, {c})"
                 )
+                grid_name = f"{reference_grid}×{reference_grid}"
+                where = f"token {tuple(token)} of the {grid_name} grid (the same place on other grids)"
+                entries.setdefault(readout, (line, where))
         if chance is not None:
             ax.axhline(chance, color="k", lw=0.6, ls=":")
-        ax.set_title(name, fontsize=10)
+        ax.set_title(name)
         ax.set_xlabel("block")
         ax.set_ylim(0, 1)
-        ax.legend(fontsize=7, frameon=False, loc="lower right")
+        integer_ticks(ax)
     axes[0, 0].set_ylabel("probe test accuracy")
+    if entries:
+        handles, labels = zip(*entries.values(), strict=True)
+        figure.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
     return figure
 
 

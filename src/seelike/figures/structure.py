@@ -14,13 +14,14 @@ from matplotlib.figure import Figure
 
 from ..activations import boundaries
 from .cka import cka_heatmap
-from .style import new_figure
+from .style import fit_column, new_figure, styled
 
 __all__ = ["best_match_path", "correspondence_plot", "cross_model_heatmap", "within_model_heatmaps"]
 
 PATH_COLOR = "#00d5ff"
 
 
+@styled
 def within_model_heatmaps(
     results: Mapping[str, tuple[Any, Sequence[str]]],
     subtitles: Mapping[str, str] | None = None,
@@ -41,7 +42,7 @@ def within_model_heatmaps(
     if not results:
         raise ValueError("no heatmaps to draw")
     figure, axes = new_figure(
-        1, len(results), figsize=(panel_size[0] * len(results), panel_size[1]), squeeze=False
+        1, len(results), figsize=fit_column(panel_size[0] * len(results), panel_size[1]), squeeze=False
     )
     for index, (ax, (title, (matrix, names))) in enumerate(zip(axes[0], results.items(), strict=True)):
         stages = boundaries(names, "stage")
@@ -68,6 +69,7 @@ def _draw_stages(ax: Axes, along_x: Sequence[int], along_y: Sequence[int]) -> No
         ax.axhline(position, color="white", lw=1.3)
 
 
+@styled
 def best_match_path(
     ax: Axes,
     matches: torch.Tensor | Sequence[int],
@@ -93,6 +95,7 @@ def best_match_path(
     ax.plot(xs, ys, "o-", color=color, lw=1.4, ms=3.5, mec="k", mew=0.4, label=label)
 
 
+@styled
 def cross_model_heatmap(
     matrix: Any,
     names_x: Sequence[str],
@@ -137,10 +140,11 @@ def cross_model_heatmap(
         if len(matches) != len(names_y):
             raise ValueError(f"{len(matches)} matches for {len(names_y)} {model_y} layers")
         best_match_path(ax, matches, along="y", label=f"best {model_x} layer for each {model_y} layer")
-        ax.legend(loc="upper left", fontsize=7, framealpha=0.8)
+        ax.legend(loc="upper left", framealpha=0.8)
     return figure
 
 
+@styled
 def correspondence_plot(
     summary: Mapping[str, Any], model_x: str = "ViT", model_y: str = "ResNet", title: str | None = None
 ) -> Figure:
@@ -169,8 +173,8 @@ def correspondence_plot(
         f"lower half in lowest quarter: {summary['lower_half_in_lowest_quarter']:.0%}; "
         f"upper half in next third: {summary['upper_half_in_next_third']:.0%}"
     )
-    ax.set_title(title or default, fontsize=9)
-    ax.legend(fontsize=7, loc="upper left", frameon=False)
+    ax.set_title(title or default)
+    ax.legend(loc="upper left", frameon=False)
     return figure
 
 
