@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
+import sys
 
-import matplotlib
 import numpy as np
 import pytest
 import torch
@@ -499,13 +500,15 @@ def test_figure_is_legible_as_the_book_shows_it(name):
 
 
 def test_importing_the_figures_changes_no_global_style():
-    before = dict(matplotlib.rcParams)
-    for module in _figure_modules():
-        importlib.reload(importlib.import_module(f"seelike.figures.{module}"))
-    importlib.reload(F)
-    assert dict(matplotlib.rcParams) == before
-    F.cka_heatmap(_cka(5), _vit_names(1)[:5], _vit_names(1)[:5])  # drawing one does not either
-    assert dict(matplotlib.rcParams) == before
+    script = (
+        "import matplotlib; before = dict(matplotlib.rcParams)\n"
+        "import seelike.figures as F\n"
+        "assert dict(matplotlib.rcParams) == before, 'import changed rcParams'\n"
+        "F.cka_heatmap([[1.0, 0.5], [0.5, 1.0]], ['a', 'b'], ['a', 'b'])\n"
+        "assert dict(matplotlib.rcParams) == before, 'drawing changed rcParams'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_the_book_gets_a_sharp_png_with_its_css_size():

@@ -140,6 +140,7 @@ def training_loss_figure(runs: Mapping[str, Mapping[str, list]], title: str = ""
     ax.axhline(np.log(10), color="0.6", linestyle=":", linewidth=1)
     ax.text(0, np.log(10), " chance (ln 10)", va="bottom", fontsize=SMALL, color="0.4")
     ax.set_xlabel("step")
+    integer_ticks(ax)
     ax.set_ylabel("training loss (minibatch)")
     ax.legend(frameon=False)
     ax.set_title(title)

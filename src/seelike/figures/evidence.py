@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .style import COLUMN_WIDTH, legend_outside, new_figure, styled
+from .style import COLUMN_WIDTH, integer_ticks, legend_outside, new_figure, styled
 
 __all__ = ["seed_spread", "curves_with_spread"]
 
@@ -106,6 +106,8 @@ def curves_with_spread(
         )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    if x.size and np.allclose(x, np.round(x)):  # blocks or layers: no 2.5
+        integer_ticks(ax)
     if ylim is not None:
         ax.set_ylim(*ylim)
     if title:

@@ -347,6 +347,7 @@ def receptive_field_detail(
     right.set_yscale("log")
     right.axvline(centre, color="0.5", lw=0.8, ls=":")
     right.set_xlabel("input column (centre row)")
+    integer_ticks(right)
     right.set_ylabel("|gradient| / max (log)")
     right.set_title("profile through the centre")
     return figure

@@ -88,7 +88,7 @@ STYLE: dict[str, Any] = {
     "axes.titlesize": 9.5,
     "figure.titlesize": 10.5,
     "figure.facecolor": "white",
-    "figure.dpi": CSS_PX_PER_INCH,
+    "figure.dpi": DPI,  # the inline backend renders at the figure's dpi: sharp there too
     "figure.autolayout": False,
     "savefig.dpi": DPI,
     "font.family": ["sans-serif"],
