@@ -55,12 +55,13 @@ except ImportError:
 # %%
 import torch
 
-from seelike import activations, cka, cka_demos, data, figures, zoo
+from seelike import activations, cka, cka_demos, data, figures, report, zoo
 from seelike.widgets import cka_intro as views
 
 torch.manual_seed(0)
 test_images, test_labels = data.fashion_mnist("test")
-vit, resnet = zoo.load("vit"), zoo.load("resnet")
+vit, resnet = zoo.load("vit", seed=0), zoo.load("resnet", seed=0)
+report.glue("n_vit_layers", len(activations.layer_names(vit)))
 
 # %% [markdown]
 # ## A layer's representation is a matrix
@@ -140,7 +141,7 @@ assert max(abs(form(x, y).item() - reference) for form in (cka_feature_space, ck
 # %% [markdown]
 # The feature-space form costs $O(n\,p\,q)$ and needs both layers at once; the Gram-space form costs
 # $O(n^2(p + q))$ and handles each layer on its own, which is what lets the engine compare every pair of
-# 40 layers from one Gram matrix per layer.
+# the ViT's {glue:text}`n_vit_layers` named layers from one Gram matrix per layer.
 #
 # ## What CKA ignores, and what it does not
 #
@@ -256,6 +257,10 @@ assert (drift["biased"] > drift["summed"]).all(), "averaging per-batch CKA does 
 # %%
 views.minibatch_view(vit_block, resnet_unit, minibatch_sizes, title="ViT blocks.1 vs ResNet layer2.0")
 
+# %%
+report.glue("spread", float(torch.cat([vit_block[:256].flatten(1), resnet_unit[:256].flatten(1)], 1).std(0).mean()))
+report.glue("reference_cka", float(cka.linear_cka(vit_block[:256].flatten(1).double(), resnet_unit[:256].flatten(1).double(), unbiased=False)))
+
 # %% [markdown]
 # The summed estimator barely moves from a minibatch of 16 images to 512, in line with the paper's remark
 # that its results do not change down to minibatches of 128. The mean of per-minibatch biased CKA drifts up as
@@ -276,9 +281,11 @@ views.minibatch_view(vit_block, resnet_unit, minibatch_sizes, title="ViT blocks.
 #
 # How badly the textbook formula fails depends on the ratio of the offset to the spread of the activations
 # (and grows with the number of features and examples). These two layers have a spread (standard deviation)
-# of about 0.6: at their own scale, even +100 costs the float32 formula only the third decimal. Scaled by 0.1
-# (the default below; the control offers others), they behave like layers whose activations sit far from zero
-# compared with how much they vary, and at +100 the float32 CKA is close to 0 instead of 0.91.
+# of about {glue:text}`spread:.1f` (per feature, averaged over both layers' features): at their own scale,
+# even +100 costs the float32 formula only the third decimal. Scaled by 0.1 (the default below; the control
+# offers others), they behave like layers whose activations sit far from zero compared with how much they
+# vary, and at +100 the float32 CKA is close to 0 instead of {glue:text}`reference_cka:.2f`.
+# <!-- constants: 0.1 -->
 
 # %% tags=["nbval-check-output"]
 checks, engine_errors_all_small = {}, True

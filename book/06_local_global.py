@@ -182,7 +182,7 @@ assert float((untrained_distances - uniform).abs().max()) < 0.5, "untrained head
 
 # %%
 fig3 = widgets.mean_distance_view({"vit": vit, "vit untrained": zoo.build("vit", 0).eval()}, images, labels,
-                                  data.FASHION_MNIST_CLASSES, precomputed={"vit": distances, "vit untrained": untrained_distances})
+                                  data.FASHION_MNIST_CLASSES)
 fig3
 
 # %% [markdown]
@@ -215,10 +215,7 @@ Markdown(report.record_table(c4))
 
 # %%
 fraction_models = {f"{claims.FRACTIONS[n]:.0%} of the data": zoo.load(n, seed=0) for n in fractions}
-fig4 = widgets.data_scale_distance_view(
-    fraction_models, images, labels, data.FASHION_MNIST_CLASSES,
-    precomputed={title: claims.head_distances(model, images)[0] for title, model in fraction_models.items()},
-)
+fig4 = widgets.data_scale_distance_view(fraction_models, images, labels, data.FASHION_MNIST_CLASSES)
 fig4
 
 # %% tags=["nbval-check-output"]
@@ -275,8 +272,7 @@ for heads, distance, row in zip(pair["subsets"], pair["distance"].tolist(), pair
 Markdown(report.record_table(c5))
 
 # %%
-fig5 = widgets.head_subset_cka_view(vit, resnet, cka_images, pair["layers"], distances,
-                                    precomputed={(0, claims.HEAD_SUBSET_SIZE): pair["cka"]})
+fig5 = widgets.head_subset_cka_view(vit, resnet, cka_images, pair["layers"], distances, batch_size=claims.CKA_BATCH)
 fig5
 
 # %% tags=["nbval-check-output"]

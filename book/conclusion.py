@@ -80,9 +80,8 @@ for record in records:
 # %% [markdown]
 # Each row's chapter shows the figure, the per-seed values and the baselines, and says in words what the
 # miniature did and did not show; the notes of each record (below) name the sample sizes and any departure
-# from the rule's wording. Chapters 5 to 7 read the same models as this table. Chapter 8 still shows the
-# zoo's earlier single-seed models, so for claims C11 and C12 the rows here, measured on the seeded models,
-# are the ones to trust.
+# from the rule's wording. Chapters 5 to 8 read the same models, and call the same functions, as this
+# table.
 
 # %%
 Markdown("\n\n".join(report.record_table(record) for record in records))
@@ -100,8 +99,9 @@ Markdown("\n\n".join(report.record_table(record) for record in records))
 # - **Data fractions of a small set.** 3% of Fashion-MNIST's training split is about 1,650 images, seen
 #   hundreds of times each at the full model's step count; the paper's 3% of JFT-300M is about nine million.
 #   The miniature tests "too little data" in the overfitting sense, a harsher regime than the paper's.
-# - **Seeds, not many.** Three seeds of the main models and two of the others give a spread, not a
-#   distribution: "robust" here means "in every seed we have", which few seeds make easier to meet.
+# - **Seeds, not many.** The record of each claim says how many seeds it
+#   rests on. A few seeds give a spread, not a distribution, and with one seed on either side of a comparison
+#   the rule cannot call it robust (no spread to beat), so several claims stop at "partly" for that reason.
 # - **Paper-scale cells are opt-in.** The cells that run ViT-B/16 and BiT ResNets with ImageNet-21k weights
 #   need internet access and, in practice, a GPU. This build ran offline, so their results are not part of
 #   the table.

@@ -16,11 +16,11 @@ import pytest
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 # chapters whose prose numbers are all glued, and those that still state numbers by hand
-MEASURED_CHAPTERS = ["05_structure", "06_local_global", "07_spatial"]
-PENDING = ["04_cka", "08_data_scale"]
+MEASURED_CHAPTERS = ["04_cka", "05_structure", "06_local_global", "07_spatial", "08_data_scale"]
+PENDING: list[str] = []
 
 GLUE_ROLE = re.compile(r"\{glue(?::text|:any|:)?\}`([^`:]+)(?::[^`]*)?`")
-NUMBER = re.compile(r"(?<![\w.])(\d+\.\d+|\.\d+|\d+(?:\.\d+)?\s?%)(?![\w.])")
+NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?\s?%|\d+\.\d+|\.\d+)(?!\w|\.\d)")  # a full stop may end it
 STRIP = [
     re.compile(r"\{[a-z:-]+\}`[^`]*`"),  # roles: glue, cite, ref, doc
     re.compile(r"`[^`]*`"),  # inline code
@@ -70,6 +70,7 @@ def unglued_numbers(cell: str) -> list[str]:
 def test_the_checker_finds_unglued_numbers():
     cell = "U is 0.84 and {glue:text}`u_vit:.3f`; `0.5` is code, 25% of layers <!-- constants: 0.6 -->, 0.6"
     assert unglued_numbers(cell) == ["0.84", "25%"]
+    assert unglued_numbers("CKA is close to 0 instead of 0.91. At 12.5% it is 3.") == ["0.91", "12.5%"]
     assert unglued_numbers("ViT-B/16, Fig. 2, 28×28 images, {cite}`raghu2021vision`") == []
 
 
@@ -114,12 +115,37 @@ def test_claim_record_references_name_real_series(chapter):
     from seelike import claims
     from seelike.report import _slug
 
-    literals = set(re.findall(r"\"([^\"\n]+)\"", Path(claims.__file__).read_text()))
-    slugs = {_slug(text) for text in literals}
+    source = Path(claims.__file__).read_text()
+    literals = set(re.findall(r"\"([^\"\n]+)\"", source))
+    slugs = {_slug(text) for text in literals} | {_slug(f"{f:.0%}") for f in claims.FRACTIONS.values()}
+    # f"CKA drop, {position}": the prefix's slug, then any of the dict keys the f-string runs over
+    prefixes = {_slug(p) for p in re.findall(r"f\"([^\"{\n]+)\{", source) if _slug(p)}
     used = {n for cell in markdown_cells(BOOK / f"{chapter}.py") for n in GLUE_ROLE.findall(cell)}
     bad = []
     for name in used:
         match = re.fullmatch(r"c\d+_(.+)_(mean|sd|n)", name)
-        if match and match.group(1) not in slugs:
+        if not match or match.group(1) in slugs:
+            continue
+        if not any(match.group(1).startswith(prefix + "_") for prefix in prefixes):
             bad.append(name)
     assert not bad, f"{chapter}: no claim series of that name: {bad}"
+
+
+def test_conclusion_table_and_checked_verdicts_agree():
+    """The conclusion's verdict table (`claims.markdown_table(claims.evaluate())`, the table `seelike
+    reproduce` writes) and its checked cell (which nbval compares with a fresh `claims.evaluate()` on the
+    committed zoo on every test run) must give each claim the same verdict in the committed notebook."""
+    import json
+
+    notebook = json.loads((BOOK / "conclusion.ipynb").read_text())
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    table = next(c for c in code if "claims.markdown_table(records)" in "".join(c["source"]))
+    checked = next(c for c in code if "nbval-check-output" in c.get("metadata", {}).get("tags", []))
+    assert "records = claims.evaluate(" in "".join(table["source"])
+    outputs = [o["data"]["text/markdown"] for o in table["outputs"] if "text/markdown" in o.get("data", {})]
+    markdown = "".join("".join(text) for text in outputs)
+    rows = [line.split("|")[1:-1] for line in markdown.splitlines()[2:]]
+    from_table = {row[0].strip(): row[-1].strip() for row in rows}
+    printed = "".join("".join(o.get("text", "")) for o in checked["outputs"])
+    from_check = {line.split()[0]: line[27:].strip() for line in printed.splitlines() if line.strip()}
+    assert len(from_table) == 14 and from_table == from_check

@@ -111,14 +111,24 @@ def test_receptive_field_views_follow_the_model(small_set):
     assert figure_signature(grid.figure) != before
 
 
-def test_precomputed_results_are_drawn_without_recomputing(small_set):
+def test_views_read_the_measures_that_claims_cached(small_set, monkeypatch):
+    """The chapter measures through `claims` first; the views' default calls must hit the same cached
+    results (no `precomputed=` hand-off): after the claims' calls, a model whose forward pass raises still
+    draws."""
+    from seelike import claims
+
     images, labels, names = small_set
     vit, resnet = zoo.build("vit").eval(), zoo.build("resnet").eval()
-    fake = torch.arange(24, dtype=torch.float64).reshape(6, 4)  # no model gives these
-    view = widgets.mean_distance_view({"vit": vit}, images, labels, names, precomputed={"vit": fake})
-    np.testing.assert_allclose(sorted_lines(view.figure.axes[0])[5], [20.0, 21.0, 22.0, 23.0])
-    fake_cka = torch.tensor([[0.1], [0.2], [0.3]], dtype=torch.float64)
-    cka_view = widgets.head_subset_cka_view(
-        vit, resnet, images, ["act1"], fake, precomputed={(0, 2): fake_cka}
-    )
-    np.testing.assert_allclose(cka_view.figure.axes[0].get_lines()[0].get_ydata(), [0.1, 0.2, 0.3])
+    distances, _ = claims.head_distances(vit, images)
+    pair = claims.head_subset_result(vit, resnet, images, images)
+
+    def no_forward(*args, **kwargs):
+        raise AssertionError("the view recomputed a cached measure")
+
+    for module in (vit, resnet):
+        monkeypatch.setattr(module, "forward", no_forward)
+    view = widgets.mean_distance_view({"vit": vit}, images, labels, names)
+    drawn = sorted(sorted_lines(view.figure.axes[0])[0].tolist())
+    np.testing.assert_allclose(drawn, sorted(distances[0].tolist()))
+    cka_view = widgets.head_subset_cka_view(vit, resnet, images, pair["layers"], distances, claims.CKA_BATCH)
+    np.testing.assert_allclose(cka_view.figure.axes[0].get_lines()[0].get_ydata(), pair["cka"][:, 0])

@@ -51,24 +51,18 @@ def image_subsets(labels: torch.Tensor, class_names: Sequence[str]) -> dict[str,
 
 
 def _distance_function(
-    images: torch.Tensor,
-    batch_size: int,
-    models: Mapping[str, nn.Module],
-    precomputed: Mapping[str, torch.Tensor] | None,
+    images: torch.Tensor, batch_size: int
 ) -> Callable[[nn.Module, str, torch.Tensor], torch.Tensor]:
-    """(model, subset name, indices) → (blocks, heads) distances, cached on disk (the measure is memoized)
-    and in memory. `precomputed` (model name → distances over all `images`) is deprecated: the chapter's
-    own call of the measure has already cached them; it only seeds the memory until the chapters move."""
-    memory: dict[tuple[int, str], torch.Tensor] = {
-        (id(models[name]), ALL_IMAGES): values for name, values in (precomputed or {}).items()
-    }
+    """(model, subset name, indices) → (blocks, heads) distances, cached on disk (the measure is memoized,
+    so a chapter's own call with the same images and settings is read back, not recomputed) and in memory."""
+    memory: dict[tuple[int, str], torch.Tensor] = {}
 
     def distances(model: nn.Module, subset: str, indices: torch.Tensor) -> torch.Tensor:
         key = (id(model), subset)
         if key not in memory:
             patch_size, _, _ = model_patch_geometry(model)
-            chosen = images[indices]
-            memory[key] = dataset_mean_attention_distance(model, chosen, patch_size, batch_size, method="qk")
+            chosen = images if subset == ALL_IMAGES else images[indices]
+            memory[key] = dataset_mean_attention_distance(model, chosen, patch_size, batch_size)
         return memory[key]
 
     return distances
@@ -85,7 +79,6 @@ def mean_distance_view(
     labels: torch.Tensor,
     class_names: Sequence[str],
     batch_size: int = 250,
-    precomputed: Mapping[str, torch.Tensor] | None = None,
 ) -> LiveFigure:
     """Fig 3, live: mean attention distance per sorted head and block.
 
@@ -94,16 +87,14 @@ def mean_distance_view(
         images: (N, C, H, W) images the distances are averaged over.
         labels: (N,) class indices, for the per-class image subsets.
         class_names: names of the classes.
-        batch_size: images per forward pass.
-        precomputed: deprecated (the measure is memoized, so the chapter's call already cached them): model
-            name → (blocks, heads) distances over all `images`, seeding the view's memory until the chapters
-            move.
+        batch_size: images per forward pass (`attention.dataset_mean_attention_distance`'s, whose cached
+            results the view reads).
 
     Returns:
         a LiveFigure with controls `model`, `block` (None = all blocks alike) and `images` (a subset).
     """
     subsets = image_subsets(labels, class_names)
-    distances = _distance_function(images, batch_size, models, precomputed)
+    distances = _distance_function(images, batch_size)
     depth = max(len(model.blocks) for model in models.values())
 
     def draw(model: str, block: int | None, images: str):
@@ -131,14 +122,12 @@ def data_scale_distance_view(
     local_blocks: Sequence[int] = (0, 1),
     local_fraction: float = 0.6,
     batch_size: int = 250,
-    precomputed: Mapping[str, torch.Tensor] | None = None,
 ) -> LiveFigure:
     """Fig 4, live: sorted heads per block, one panel per model (e.g. per training-set size).
 
     Args:
         models: panel title → timm ViT, left to right.
         images, labels, class_names, batch_size: as in `mean_distance_view`.
-        precomputed: panel title → distances over all `images`, as in `mean_distance_view`.
         local_blocks: the blocks in which local heads are counted (written in each panel).
         local_fraction: a head is local at or below this fraction of the uniform-attention distance.
 
@@ -146,7 +135,7 @@ def data_scale_distance_view(
         a LiveFigure with controls `blocks` (which blocks are drawn) and `images` (a subset).
     """
     subsets = image_subsets(labels, class_names)
-    distances = _distance_function(images, batch_size, models, precomputed)
+    distances = _distance_function(images, batch_size)
     depth = max(len(model.blocks) for model in models.values())
     half = depth // 2
     block_choices = [
@@ -181,7 +170,6 @@ def head_subset_cka_view(
     resnet_layers: Sequence[str],
     distances: torch.Tensor,
     batch_size: int = 250,
-    precomputed: Mapping[tuple[int, int], torch.Tensor] | None = None,
 ) -> LiveFigure:
     """Fig 5, live: CKA of head subsets (ordered local → global) of one ViT block with early ResNet layers.
 
@@ -191,16 +179,15 @@ def head_subset_cka_view(
         images: (N, C, H, W) images for CKA.
         resnet_layers: module names of `resnet`.
         distances: (blocks, heads) mean attention distances of `vit` (orders the heads).
-        batch_size: CKA minibatch size.
-        precomputed: deprecated (the measure is memoized, so the chapter's call already cached it): (block,
-            subset size) → the `head_subset_cka` result, seeding the view's memory until the chapters move.
+        batch_size: CKA minibatch size (`attention.head_subset_cka` is memoized: the same images and
+            settings as the chapter's own call read its result back).
 
     Returns:
         a LiveFigure with controls `block` (whose heads) and `size` (heads per subset).
     """
     _, order = sort_heads(distances)
     blocks, heads = distances.shape
-    memory = dict(precomputed or {})
+    memory: dict[tuple[int, int], torch.Tensor] = {}
 
     def draw(block: int, size: int):
         subsets = head_subsets(order[block], size)
