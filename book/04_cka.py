@@ -55,7 +55,7 @@ except ImportError:
 # %%
 import torch
 
-from seelike import activations, cka, cka_demos, data, figures, report, zoo
+from seelike import activations, cka, cka_intro, data, figures, report, zoo
 from seelike.widgets import cka_intro as views
 
 torch.manual_seed(0)
@@ -83,7 +83,7 @@ report.glue("n_vit_layers", len(activations.layer_names(vit)))
 # The class blocks on the diagonal sharpen as the network processes the images.
 
 # %%
-chosen = cka_demos.class_sorted_examples(test_labels, per_class=6)
+chosen = cka_intro.class_sorted_examples(test_labels, per_class=6)
 sample = test_images[chosen]
 representations = {
     "pixels": sample,
@@ -159,7 +159,7 @@ assert max(abs(form(x, y).item() - reference) for form in (cka_feature_space, ck
 # five on a random representation of 512 examples with 64 features:
 
 # %% tags=["nbval-check-output"]
-after = cka_demos.cka_after_transforms(n=512, features=64)
+after = cka_intro.cka_after_transforms(n=512, features=64)
 invariant = ("orthogonal rotation", "isotropic scaling ×0.001", "translation +30")
 for name, value in after.items():
     print(f"{name:26s} CKA = {value:.3f}")
@@ -206,7 +206,7 @@ views.invariance_view()
 # draws, band from lowest to highest). The truth is 0.
 
 # %% tags=["nbval-check-output"]
-bias = cka_demos.independent_cka_vs_n([8, 64, 1024], features=512, repeats=4, cache=True)
+bias = cka_intro.independent_cka_vs_n([8, 64, 1024], features=512, repeats=4, cache=True)
 for column, n in enumerate(bias["n"].int().tolist()):
     print(f"n = {n:4d}: biased CKA {bias['biased'][:, column].mean():.2f}, unbiased CKA {bias['unbiased'][:, column].mean():+.2f}")
 biased, unbiased = bias["biased"].mean(0), bias["unbiased"].mean(0)
@@ -246,7 +246,7 @@ resnet_unit = activations.collect(resnet, ["layer2.0"], images)["layer2.0"]
 minibatch_sizes = (16, 32, 64, 128, 256, 512)
 
 # %% tags=["nbval-check-output"]
-effect = cka_demos.minibatch_size_effect(vit_block, resnet_unit, minibatch_sizes, cache=True)
+effect = cka_intro.minibatch_size_effect(vit_block, resnet_unit, minibatch_sizes, cache=True)
 print(f"all 1024 images at once (unbiased): {effect['full_unbiased']:.3f}")
 for size, summed, biased in zip(minibatch_sizes, effect["minibatch"], effect["mean_biased"], strict=True):
     print(f"minibatch {size:4d}: summed-HSIC CKA {summed:.3f} | mean of biased per-batch CKA {biased:.3f}")
@@ -290,7 +290,7 @@ report.glue("reference_cka", float(cka.linear_cka(vit_block[:256].flatten(1).dou
 # %% tags=["nbval-check-output"]
 checks, engine_errors_all_small = {}, True
 for scale in (1.0, 0.1, 0.01):
-    failure = cka_demos.offset_failure(vit_block[:256], resnet_unit[:256], [0.0, 30.0, 100.0], scale=scale)
+    failure = cka_intro.offset_failure(vit_block[:256], resnet_unit[:256], [0.0, 30.0, 100.0], scale=scale)
     checks[scale] = abs(failure["naive_float32"] - failure["reference"])
     engine_error = abs(failure["minibatch_cka"] - failure["reference_unbiased"]).max().item()
     print(f"activations x {scale:<4g}: seelike engine within 1e-6 of float64 at offsets 0, 30, 100: {engine_error < 1e-6}")

@@ -74,7 +74,7 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from seelike import claims, data, figures, report, scale, widgets, zoo
+from seelike import claims, data, figures, probes, report, widgets, zoo
 
 torch.manual_seed(0)
 test_images = data.fashion_mnist("test")[0]
@@ -321,7 +321,7 @@ if finetuned:
 
 # %%
 if zoo.is_online():
-    big_results = scale.paper_scale(models=scale.PAPER_PROBE_MODELS, progress=True)  # 50 CIFAR-10 images per class
+    big_results = probes.paper_scale(models=probes.PAPER_PROBE_MODELS, progress=True)  # 50 CIFAR-10 images per class
     for label, result in big_results.items():
         print(f"{label}: CLS probe accuracy by block", [round(v, 3) for v in result["cls"].tolist()])
     display(figures.probe_depth_curves(
