@@ -29,7 +29,7 @@
 #   average? Do the lowest blocks contain local heads, like a convolution, and does that depend on how much
 #   training data the ViT saw?
 # - **Local heads resemble convolutions** (Fig 5): is the output of the *local* heads of the first block
-#   more similar (by CKA, chapter 4) to the early layers of a ResNet than the output of the global heads?
+#   more similar (by CKA, [chapter 4](04_cka.ipynb)) to the early layers of a ResNet than the output of the global heads?
 # - **Effective receptive fields** (Fig 6): which input pixels actually influence the centre of a layer's
 #   feature map, and how does the residual connection change that picture?
 #
@@ -255,7 +255,7 @@ for name in ("vit-localinit", "vit-distilled"):
 # heads of block 0 from most local to most global, take windows of two consecutive heads (a *head subset*),
 # and restrict the attention output to that subset: each head's softmax(q·k)·v at every patch, read before
 # the output projection mixes the heads together. Then compare each subset with the ResNet's layers from
-# its stem to the end of its first stage by linear CKA (chapter 4), on {glue:text}`n_cka` test images, and
+# its stem to the end of its first stage by linear CKA ([chapter 4](04_cka.ipynb)), on {glue:text}`n_cka` test images, and
 # take each subset's best CKA. Claim C5 asks for a Spearman correlation ρ between distance and CKA of at most
 # −0.8 in every seed pair (`partly` when the mean ρ is negative).
 # <!-- constants: 0.8 -->
@@ -396,5 +396,5 @@ else:
 # without them the paper's link between local heads and early convolutions is weak (C5
 # **{glue:text}`c5_verdict`**). What carries over is what the architecture imposes: attention that mixes
 # the whole image from block 0, and a residual stream that keeps each token's own patch dominant (C6
-# **{glue:text}`c6_verdict`**). Chapter 7 measures that balance directly, as the norm ratio between the skip
+# **{glue:text}`c6_verdict`**). [Chapter 7](07_spatial.ipynb) measures that balance directly, as the norm ratio between the skip
 # path and the residual branches.

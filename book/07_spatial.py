@@ -90,7 +90,7 @@ for name in MODELS:
 # at each position of its last stage's 4×4 feature map (and, to compare at the ViT's resolution, of its
 # third stage's 7×7 map). Cut every input image into the same grid of non-overlapping patches (4×4 pixels
 # on a 7×7 grid, 7×7 pixels on the 4×4 grid). Now compare, across {glue:text}`n_localization` test images,
-# **token $i$ with input patch $j$** using CKA (chapter 4): high CKA means that the images which look alike
+# **token $i$ with input patch $j$** using CKA ([chapter 4](04_cka.ipynb)): high CKA means that the images which look alike
 # to token $i$ are the images whose patch $j$ looks alike.
 #
 # For every token this gives a little map over the image. If the model keeps spatial information, token
@@ -214,7 +214,7 @@ assert report.GLUED["cls_below_lower"] > 0, "CLS below spatial in the lower half
 # Claim C7 is judged **{glue:text}`c7_verdict`**. For the spatial tokens of seed 0 the mean ratio is at
 # least {glue:text}`spatial_min:.1f` in every sublayer: the residual stream is larger than what any single
 # sublayer adds, which is what keeps each token near its own patch (above) and the block outputs alike
-# (chapter 5). The ViT's median ratio over blocks and sublayers is {glue:text}`c7_vit_spatial_mean:.2f`
+# ([chapter 5](05_structure.ipynb)). The ViT's median ratio over blocks and sublayers is {glue:text}`c7_vit_spatial_mean:.2f`
 # against {glue:text}`c7_resnet_mean:.2f` for the ResNet's blocks (sub-criterion (a): {glue:text}`c7_a`).
 # The untrained ViT's median is far higher, {glue:text}`c7_base_0:.1f`: its branches start small, and
 # training makes them *larger* relative to the stream, so the skip dominance the paper describes is partly
@@ -386,6 +386,6 @@ else:
 #   built by its branches early on, without the paper's phase change.
 # - **Each model is read best through the pooling it was trained with** (C10 **{glue:text}`c10_verdict`**).
 #
-# The uniform block-to-block similarity of ViTs (chapter 5) and their well-preserved spatial information
+# The uniform block-to-block similarity of ViTs ([chapter 5](05_structure.ipynb)) and their well-preserved spatial information
 # share one cause: every update is small compared with what the skip path carries forward. The next
 # chapter asks how all this depends on the amount of training data.

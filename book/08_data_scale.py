@@ -35,7 +35,7 @@
 #
 # An appendix of the paper asks a third question of the same kind: when a pretrained ViT is fine-tuned on
 # another task, which blocks change? This chapter measures all three on the book's zoo, judged by claims
-# C11, C12 and C14 of the rules fixed before the models were measured. (Chapter 6 measured the fourth
+# C11, C12 and C14 of the rules fixed before the models were measured. ([Chapter 6](06_local_global.ipynb) measured the fourth
 # data-scale result, the local heads of the paper's Fig 4, as claim C4.)
 #
 # **The miniature.** `vit-data3`, `vit-data10` and `vit-data30` are `vit` trained on nested,
@@ -125,7 +125,7 @@ report.glue("steps", zoo.manifest_entry("vit", 0)["steps"])
 #
 # For every block output of the ViT we compare the representation of a fraction model with the
 # representation of a full-data `vit` *at the same block*, by linear CKA over the first
-# {glue:text}`n_cka` test images in minibatches of {glue:text}`cka_batch`. CKA (chapter 4) is blind to
+# {glue:text}`n_cka` test images in minibatches of {glue:text}`cka_batch`. CKA ([chapter 4](04_cka.ipynb)) is blind to
 # rotations and rescalings of the feature space, so two models that learned the same features in a different
 # basis still score 1. The reference is a `vit` of **another seed** than the fraction model: models of the
 # same seed share their initialisation, and that alone makes their lower blocks alike. Two baselines say what
@@ -136,7 +136,7 @@ report.glue("steps", zoo.manifest_entry("vit", 0)["steps"])
 # seeds, and (b) that this gap is smaller in the bottom third.
 #
 # `claims.fraction_curves` computes every curve; each comparison is `comparisons.same_layer_cka`, the
-# diagonal of the cross-model CKA matrix of chapter 5, cached on disk.
+# diagonal of the cross-model CKA matrix of [chapter 5](05_structure.ipynb), cached on disk.
 
 # %%
 FAMILIES = {"block outputs": "blocks", "attention outputs": "attn"}
@@ -222,13 +222,13 @@ if fig12:
 # noisier story. Above block 0 they are far less alike than the block outputs, even between two full-data
 # seeds (ceiling {glue:text}`attn_ceiling_last:.2f` at the last block), and the three fractions fall in the
 # order of their data in only {glue:text}`attn_ordered` of those {glue:text}`attn_blocks` blocks. The residual
-# stream carries each block's input forward (chapter 7), so block outputs can stay similar where the
+# stream carries each block's input forward ([chapter 7](07_spatial.ipynb)), so block outputs can stay similar where the
 # attention sublayers differ.
 #
 # ## Are the intermediate layers any good? (Fig 13)
 #
-# A linear probe (chapter 7) measures how much of the class a single linear map can read from a layer. As
-# in chapter 7, the probes are closed-form ridge regression onto ±1 targets in float64, fitted on
+# A linear probe ([chapter 7](07_spatial.ipynb)) measures how much of the class a single linear map can read from a layer. As
+# in [chapter 7](07_spatial.ipynb), the probes are closed-form ridge regression onto ±1 targets in float64, fitted on
 # {glue:text}`probe_shots` training images per class and scored on {glue:text}`probe_images` test images,
 # on each model's own read-out (the CLS token). The x-axis is relative depth, block $i$ of $L$ at
 # $i / (L - 1)$. Claim C12 reads each curve at depth 0.5 (halfway between blocks 2 and 3) and asks that
