@@ -85,3 +85,29 @@ def test_live_figure_output_shows_the_current_figure_only():
     assert shown() == view.default_png
     view.controls["kernel"].value = "rbf"
     assert shown().startswith(b"\x89PNG") and shown() != view.default_png
+
+
+def test_live_figure_says_when_it_redraws_and_how_long_a_slow_redraw_took(monkeypatch):
+    import ipywidgets
+    from matplotlib.figure import Figure
+
+    from seelike.widgets import live
+
+    seen = []
+
+    def draw(size: int) -> Figure:
+        seen.append(view.status.value if draws else None)
+        draws.append(size)
+        figure = Figure()
+        figure.add_subplot().plot(range(size))
+        return figure
+
+    draws: list[int] = []
+    view = None
+    view = live.LiveFigure(draw, size=ipywidgets.IntSlider(value=3, min=1, max=9))
+    assert view.status.value == "" and view.status in view.widget.children[0].children
+    view.controls["size"].value = 4
+    assert seen[-1] == "redrawing…" and view.status.value == "" and view.last_redraw_s < live.SLOW_REDRAW_S
+    monkeypatch.setattr(live, "SLOW_REDRAW_S", -1.0)  # every redraw counts as slow
+    view.controls["size"].value = 5
+    assert view.status.value.startswith("redrawn in ") and view.status.value.endswith(" s")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from matplotlib.figure import Figure
 __all__ = ["LiveFigure", "figure_png", "figure_signature", "figure_title", "widget_view_bundle"]
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+SLOW_REDRAW_S = 0.3  # a redraw slower than this says how long it took
 
 
 def figure_title(figure: Figure) -> str:
@@ -69,7 +71,11 @@ class LiveFigure:
         self._show(self.default_png)
         for control in controls.values():
             control.observe(self._on_change, names="value")
-        self.widget = widgets.VBox([widgets.HBox(list(controls.values())), self.output])
+        # "redrawing…" while a redraw runs, then how long a slow one took (a measure computed the first
+        # time; the cache makes the next one fast)
+        self.status = widgets.Label("")
+        self.last_redraw_s: float | None = None
+        self.widget = widgets.VBox([widgets.HBox([*controls.values(), self.status]), self.output])
 
     def values(self) -> dict[str, Any]:
         return {name: control.value for name, control in self.controls.items()}
@@ -92,8 +98,17 @@ class LiveFigure:
         )
 
     def _on_change(self, change: dict) -> None:
-        self.figure = self._draw()
-        self._show(figure_png(self.figure))
+        self.status.value = "redrawing…"
+        start = time.perf_counter()
+        try:
+            self.figure = self._draw()
+            self._show(figure_png(self.figure))
+        except Exception:
+            self.status.value = "redraw failed (the error is below the notebook cell)"
+            raise
+        self.last_redraw_s = time.perf_counter() - start
+        slow = self.last_redraw_s > SLOW_REDRAW_S
+        self.status.value = f"redrawn in {self.last_redraw_s:.1f} s" if slow else ""
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         bundle = dict(widget_view_bundle(self.widget, include=include, exclude=exclude))
