@@ -195,3 +195,42 @@ def test_cuda_without_a_gpu_is_one_line_and_exit_code_2(tmp_path, capsys):
 def test_reproduce_judges_the_claims_of_the_figures_it_draws():
     assert cli.claims_of([1]) == ["C1"] and cli.claims_of([10, 11]) == ["C9", "C10"]
     assert cli.claims_of([2, 13]) == ["C2", "C12"]
+
+
+def test_cli_uses_the_concept_modules_and_builds_no_cache_key():
+    """cli.py imports no shim module (structure, scale, cka_demos) and calls memoized measures instead of
+    `cache.cached` with a key of its own."""
+    import ast
+
+    tree = ast.parse(cli.Path(cli.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported.update([node.module or ""] + [alias.name for alias in node.names])
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+    assert not imported & {"structure", "scale", "cka_demos", "seelike.structure", "seelike.scale", "cached"}
+    called = {node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+              for node in ast.walk(tree) if isinstance(node, ast.Call)}  # fmt: skip
+    assert "cached" not in called
+
+
+@pytest.mark.parametrize("images", [None, 16])
+def test_book_scale_asks_the_chapters_measure_with_the_chapters_images(images, tmp_path, monkeypatch):
+    """Fig 3 calls `claims.head_distances` on the first `claims.DISTANCE_IMAGES` test images, as chapter 6
+    does (so it reads the chapter's cached result), or on the first --images ones."""
+    from seelike import claims, data
+
+    asked = []
+
+    def head_distances(model, chosen):
+        asked.append((model, chosen))
+        return torch.linspace(5, 12, 48, dtype=torch.float64).reshape(6, 8), 12.0
+
+    monkeypatch.setattr(claims, "head_distances", head_distances)
+    argv = ["reproduce", "--figures", "3", "--no-verdicts", "--out", str(tmp_path)]
+    assert cli.main(argv + ([] if images is None else ["--images", str(images)])) == 0
+    assert (tmp_path / "fig03.png").read_bytes().startswith(PNG)
+    [(model, chosen)], expected = asked, images or claims.DISTANCE_IMAGES
+    assert torch.equal(chosen, data.fashion_mnist("test")[0][:expected])
+    assert torch.equal(model.pos_embed, zoo.load("vit", seed=0).pos_embed)  # the seeded zoo's seed 0

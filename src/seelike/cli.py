@@ -6,9 +6,12 @@
     seelike zoo verify                                 every checkpoint's sha256 against the manifest
     seelike train vit --threads 1                      train zoo entries (as `python -m seelike.train`)
 
-Every figure is made by the same package calls as the chapter that shows it (and, where the chapter caches a
-result, under the same cache key, so a built book makes `reproduce` fast). Bad input ends with one line on
-stderr and exit code 2; a missing checkpoint, a checksum mismatch or no internet for paper scale with code 1.
+Every figure is made by the same package calls as the chapter that shows it: the memoized measures and the
+`seelike.claims` functions the chapter calls, with its arguments (the seeded zoo, the first
+`claims.CKA_IMAGES`, `claims.DISTANCE_IMAGES`, ... test images), so `reproduce` after a book build reads the
+chapters' cached results (`seelike.cache.memoize`; nothing here builds a cache key). Bad input ends with one
+line on stderr and exit code 2; a missing checkpoint, a checksum mismatch or no internet for paper scale with
+code 1.
 """
 
 from __future__ import annotations
@@ -105,15 +108,10 @@ def _int_list(text: str) -> list[int]:
 # --------------------------------------------------------------------------------------------- scales
 
 
-def _seeded(seed: int | None) -> dict[str, int]:
-    """Keyword arguments selecting a zoo seed: none for the default checkpoint."""
-    return {} if seed is None else {"seed": seed}
-
-
 def _load(name: str, seed: int | None, device: str) -> nn.Module:
-    """`zoo.load`, with an unknown name or seed as a one-line error."""
+    """`zoo.load`, with an unknown name or seed as a one-line error (a missing checkpoint: code 1)."""
     try:
-        return zoo.load(name, device=device, **_seeded(seed))
+        return zoo.load(name, seed=seed, device=device)
     except KeyError as error:
         raise CliError(str(error.args[0] if error.args else error), code=1) from None
 
@@ -123,62 +121,42 @@ PAPER_MODELS = {  # the paper-scale model behind each zoo role (chapter 5's pape
     "resnet": "resnetv2_50x1_bit.goog_in21k",
 }
 PAPER_LABELS = {"vit": "ViT-B/16", "resnet": "ResNet50x1"}
+DATA_LABELS = {"vit-data3": "3%", "vit-data10": "10%", "vit-data30": "30%", "vit": "100%"}
 
 
 class Scale:
     """The models, images and settings of one scale; each figure asks it for what it needs.
 
-    Book scale: the committed zoo on Fashion-MNIST (offline). Paper scale: timm's public ImageNet-21k models
-    on CIFAR-10 (online), block outputs and 256 images on a CPU, all layers and 1,024 images on a GPU.
+    Book scale: the seeded zoo on Fashion-MNIST (offline), read as the chapters read it: the first test
+    images (`claims.CKA_IMAGES`, `claims.DISTANCE_IMAGES`, ... of them), seed 0 for the figures of one
+    model, every trained seed for the figures drawn over seeds (Figs 12 and 13). Paper scale: timm's public
+    ImageNet-21k models on CIFAR-10 (online), block outputs and 256 images on a CPU, all layers and 1,024
+    images on a GPU (`comparisons.paper_scale`).
 
     Args:
         name: "book" or "paper".
         device: torch device for the models.
-        seed: zoo seed (book scale; None: the default checkpoint).
-        images: images per measurement instead of each figure's own default (None: as in the book).
+        seed: zoo seed (book scale): every figure of this seed only; None: as the chapters (seed 0, and
+            every trained seed where a figure shows the spread over seeds).
+        images: images per measurement instead of each figure's own count (None: as in the book); another
+            count reads and writes other cache entries than the chapters'.
     """
 
     pretrained = True  # paper scale downloads the public weights (tests build random ones)
 
     def __init__(self, name: str, device: str, seed: int | None = None, images: int | None = None):
         self.name, self.device, self.seed, self.override = name, device, seed, images
-        self._models: dict[str, nn.Module] = {}
+        self.main_seed = 0 if seed is None else seed
+        self._models: dict[tuple[str, int], nn.Module] = {}
         self._data: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.family, self.default_images = ("all", 1024) if device == "cuda" else ("blocks", 256)
-        self.batch_size = 256 if name == "book" else 128
+        self._paper: dict[str, Any] | None = None
+        self._structure: dict[str, dict] | None = None
+        self.default_images = 1024 if device == "cuda" else 256  # paper scale (comparisons.paper_scale's)
 
     def count(self, default: int) -> int:
-        """How many images a measurement uses: the `--images` override, else the figure's default."""
+        """How many images a measurement uses: the `--images` override, else the book's count (book) or
+        256 on a CPU, 1,024 on a GPU (paper)."""
         return self.override or (default if self.name == "book" else self.default_images)
-
-    def model(self, role: str) -> nn.Module:
-        """A model in eval mode: the zoo entry `role` (book), or the paper's model in that role (paper)."""
-        if role not in self._models:
-            if self.name == "book":
-                self._models[role] = _load(role, self.seed, self.device)
-            else:
-                from . import structure
-
-                self._models[role] = structure.paper_scale_model(
-                    PAPER_MODELS[role], pretrained=self.pretrained, device=self.device
-                )
-        return self._models[role]
-
-    def untrained(self, role: str) -> nn.Module:
-        """The untrained network that the zoo entry `role` (of this seed) started from, in eval mode."""
-        if self.seed is None and hasattr(zoo, "build_legacy"):  # the single-seed zoo the chapters read
-            return zoo.build_legacy(role).eval()
-        return zoo.build(role, **_seeded(self.seed)).eval()
-
-    def entry(self, role: str) -> dict[str, Any]:
-        """The manifest record of the zoo entry `role` (of this seed)."""
-        return zoo.manifest_entry(role, **_seeded(self.seed))
-
-    def label(self, role: str) -> str:
-        """The name a figure shows for a model role."""
-        return (
-            {"vit": "ViT", "resnet": "ResNet"}.get(role, role) if self.name == "book" else PAPER_LABELS[role]
-        )
 
     def dataset(self, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
         """(images, labels) of the scale's data set: Fashion-MNIST (book) or CIFAR-10 (paper)."""
@@ -188,13 +166,74 @@ class Scale:
             self._data[split] = data.fashion_mnist(split) if self.name == "book" else data.cifar10(split)
         return self._data[split]
 
-    def layers(self, model: nn.Module) -> list[str] | None:
-        """Layers compared by CKA: all (book; None), or the paper cell's family (paper)."""
-        if self.name == "book":
-            return None
-        from . import structure
+    def images(self, default: int) -> torch.Tensor:
+        """The first `count(default)` test images, as the chapters take them."""
+        return self.dataset()[0][: self.count(default)]
 
-        return structure.layers_for(model, self.family)
+    def model(self, role: str, seed: int | None = None) -> nn.Module:
+        """A model in eval mode: the zoo entry `role` of `seed` (default: this scale's seed; book), or the
+        paper's model in that role (paper)."""
+        seed = self.main_seed if seed is None else seed
+        if (role, seed) not in self._models:
+            if self.name == "book":
+                self._models[role, seed] = _load(role, seed, self.device)
+            else:
+                self._models[role, seed] = zoo.paper_scale_model(
+                    PAPER_MODELS[role], pretrained=self.pretrained, device=self.device
+                )
+        return self._models[role, seed]
+
+    def untrained(self, role: str, seed: int | None = None) -> nn.Module:
+        """The untrained network that the zoo entry `role` of `seed` started from, in eval mode."""
+        return zoo.build(role, self.main_seed if seed is None else seed).eval()
+
+    def entry(self, role: str) -> dict[str, Any]:
+        """The manifest record of the zoo entry `role` of this scale's seed."""
+        return zoo.manifest_entry(role, self.main_seed)
+
+    def seeds(self, name: str) -> list[int]:
+        """The seeds of `name` that a figure over seeds shows: every trained one, or this scale's seed."""
+        return [s for s in zoo.trained(name) if self.seed is None or s == self.seed]
+
+    def has(self, name: str) -> bool:
+        """Whether the zoo entry `name` is trained for this scale's seed."""
+        return self.main_seed in zoo.trained(name)
+
+    def label(self, role: str) -> str:
+        """The name a figure shows for a model role."""
+        return {"vit": "ViT", "resnet": "ResNet"}[role] if self.name == "book" else PAPER_LABELS[role]
+
+    def paper(self) -> dict[str, Any]:
+        """Chapter 5's paper-scale call, `comparisons.paper_scale`, once per scale (Figs 1 and 2)."""
+        if self._paper is None:
+            from . import comparisons
+
+            models = {PAPER_LABELS[role]: PAPER_MODELS[role] for role in ("vit", "resnet")}
+            self._paper = comparisons.paper_scale(
+                self.images(self.default_images), models=models, pretrained=self.pretrained,
+                device=self.device, progress=True,
+            )  # fmt: skip
+        return self._paper
+
+    def structure(self) -> dict[str, dict]:
+        """Chapter 5's matrices, `claims.structure_matrices` of every trained vit and resnet seed on the
+        first `claims.CKA_IMAGES` test images (one `joint_cka`: the chapter's cached result), once per
+        scale."""
+        if self._structure is None:
+            from . import claims
+
+            seeds = {role: list(zoo.trained(role)) for role in ("vit", "resnet")}
+            for role, trained in seeds.items():
+                if self.main_seed not in trained:
+                    raise CliError(
+                        f"{role} seed {self.main_seed} is not trained "
+                        f"(trained: {trained or 'none'}; {zoo.rebuild_command(role, self.main_seed)})",
+                        code=1,
+                    )
+            self._structure = claims.structure_matrices(
+                seeds["vit"], seeds["resnet"], self.images(claims.CKA_IMAGES)
+            )
+        return self._structure
 
 
 # --------------------------------------------------------------------------------------------- figures
@@ -222,143 +261,100 @@ def _figure(number: int, title: str, chapter: str, paper: bool = False):
     return register
 
 
-def _within_model(scale: Scale, role: str, images: torch.Tensor):
-    from . import structure
-
-    model = scale.model(role)
-    return structure.model_cka(
-        model, None, images, scale.layers(model), batch_size=scale.batch_size, progress=True
-    )
-
-
 @_figure(1, "within-model CKA heatmaps of ViT and ResNet", "05_structure", paper=True)
 def figure_1(scale: Scale):
-    from . import figures, structure
+    from . import comparisons, figures
 
-    images = scale.dataset()[0][: scale.count(1024)]
-    results = {scale.label(role): _within_model(scale, role, images)[:2] for role in ("vit", "resnet")}
+    if scale.name == "paper":
+        results = {label: (matrix, names) for label, (matrix, names, _) in scale.paper()["within"].items()}
+        subtitles = {
+            label: f"mean off-diagonal CKA {comparisons.mean_off_diagonal(matrix):.2f}"
+            for label, (matrix, _) in results.items()
+        }
+        return figures.within_model_heatmaps(results, subtitles)
+    within, seed = scale.structure()["within"], scale.main_seed
+    results = {scale.label(role): within[(role, seed)] for role in ("vit", "resnet")}
     subtitles = {
-        title: f"mean off-diagonal CKA {structure.mean_off_diagonal(matrix):.2f}"
-        for title, (matrix, _) in results.items()
+        label: f"seed {seed}, trained: U = {comparisons.mean_off_diagonal(matrix):.2f}"
+        for label, (matrix, _) in results.items()
     }
     return figures.within_model_heatmaps(results, subtitles)
 
 
 @_figure(2, "CKA between ViT and ResNet layers, best-match path", "05_structure", paper=True)
 def figure_2(scale: Scale):
-    from . import figures, structure
+    from . import comparisons, figures
 
-    images = scale.dataset()[0][: scale.count(1024)]
-    vit, resnet = scale.model("vit"), scale.model("resnet")
-    matrix, names_vit, names_resnet = structure.model_cka(
-        vit,
-        resnet,
-        images,
-        scale.layers(vit),
-        scale.layers(resnet),
-        batch_size=scale.batch_size,
-        progress=True,
-    )
-    match = structure.correspondence(matrix, names_vit, names_resnet)
+    vit, resnet = scale.label("vit"), scale.label("resnet")
+    if scale.name == "paper":
+        (matrix, names_vit, names_resnet), match = scale.paper()["cross"], scale.paper()["match"]
+        title = f"CKA between {vit} and {resnet} layers"
+    else:
+        seed = scale.main_seed
+        matrix, names_vit, names_resnet = scale.structure()["cross"][(seed, seed)]
+        match = comparisons.correspondence(matrix, names_vit, names_resnet)
+        title = f"CKA between {vit} and {resnet} layers (seed {seed} and seed {seed})"
     return figures.cross_model_heatmap(
-        matrix, names_vit, names_resnet, match["best_vit_index"],
-        model_x=scale.label("vit"), model_y=scale.label("resnet"),
-        title=f"CKA between {scale.label('vit')} and {scale.label('resnet')} layers",
-    )  # fmt: skip
-
-
-def _chapter6_images(scale: Scale) -> torch.Tensor:
-    from . import data
-
-    images, labels = scale.dataset()
-    return images[data.nested_subset(labels, 0.05, seed=0)][: scale.count(500)]  # 50 per class
-
-
-def _distances(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    from . import attention
-    from .cache import cached
-
-    patch_size = attention.model_patch_geometry(model)[0]
-    return cached(  # chapter 6's key
-        ("chapter 6 distances", model, images),
-        lambda: attention.dataset_mean_attention_distance(model, images, patch_size, method="qk"),
+        matrix, names_vit, names_resnet, match["best_vit_index"], model_x=vit, model_y=resnet, title=title
     )
-
-
-def _uniform(model: nn.Module) -> float:
-    from . import attention
-
-    patch_size, grid_size, _ = attention.model_patch_geometry(model)
-    return attention.uniform_attention_distance(grid_size, patch_size)
 
 
 @_figure(3, "mean attention distance of every head", "06_local_global")
 def figure_3(scale: Scale):
-    from . import figures
+    from . import claims, figures
 
-    vit = scale.model("vit")
-    distances = _distances(vit, _chapter6_images(scale))
-    return figures.mean_distance_by_head(distances, _uniform(vit), title="vit: mean attention distance")
+    images = scale.images(claims.DISTANCE_IMAGES)
+    distances, uniform = claims.head_distances(scale.model("vit"), images)
+    title = f"vit seed {scale.main_seed}: mean attention distance ({len(images)} images)"
+    return figures.mean_distance_by_head(distances, uniform, title=title)
 
 
 @_figure(4, "mean attention distance by training-set size", "06_local_global")
 def figure_4(scale: Scale):
-    from . import attention, figures
+    from . import claims, figures
 
-    images = _chapter6_images(scale)
-    panels = {"3% of the data": "vit-data3", "10%": "vit-data10", "30%": "vit-data30", "100%": "vit"}
-    values = {title: _distances(scale.model(name), images) for title, name in panels.items()}
-    patch_size, grid_size, _ = attention.model_patch_geometry(scale.model("vit"))
-    counts = {
-        title: int(attention.local_head_mask(v, grid_size, patch_size, fraction=0.6, blocks=(0, 1)).sum())
-        for title, v in values.items()
-    }
-    title = "mean attention distance by training-set size"
-    return figures.mean_distance_by_data(values, _uniform(scale.model("vit")), None, counts, 0.6, title=title)
+    images = scale.images(claims.DISTANCE_IMAGES)
+    names = [name for name in claims.FRACTIONS if scale.has(name)]
+    if not names:
+        raise CliError(f"Fig 4: no ViT of seed {scale.main_seed} is trained", code=1)
+    values, counts, uniform = {}, {}, None
+    for name in names:
+        title = f"{claims.FRACTIONS[name]:.0%} of the data"
+        values[title], uniform = claims.head_distances(scale.model(name), images)
+        counts[title] = claims.head_counts(values[title], uniform)["local_low"]  # C4's L(f)
+    title = f"mean attention distance by training-set size (seed {scale.main_seed})"
+    return figures.mean_distance_by_data(values, uniform, None, counts, 0.6, title=title)
 
 
 @_figure(5, "CKA of head subsets with early ResNet layers", "06_local_global")
 def figure_5(scale: Scale):
-    from . import attention, figures
-    from .cache import cached
+    from . import claims, figures
 
-    vit, resnet, images = scale.model("vit"), scale.model("resnet"), _chapter6_images(scale)
-    distances = _distances(vit, images)
-    resnet_layers = ["act1", "layer1.0", "layer1.1", "layer2.0"]
-    subsets = attention.head_subsets(attention.sort_heads(distances)[1][0], size=2)
-    cka = cached(  # chapter 6's key
-        ("chapter 6 head-subset CKA", vit, resnet, images, subsets, resnet_layers),
-        lambda: attention.head_subset_cka(
-            vit, resnet, images, subsets, resnet_layers, block=0, batch_size=250
-        ),
-    )
-    labels = ["h" + "+".join(map(str, subset)) for subset in subsets]
+    result = claims.head_subset_result(
+        scale.model("vit"), scale.model("resnet"), scale.images(claims.CKA_IMAGES),
+        scale.images(claims.DISTANCE_IMAGES),
+    )  # fmt: skip
+    labels = ["h" + "+".join(map(str, subset)) for subset in result["subsets"]]
     return figures.head_subset_cka_curves(
-        attention.subset_distances(distances[0], subsets), cka, resnet_layers, labels,
-        title="block 0 heads, 2 per subset (local → global) vs ResNet",
+        result["distance"], result["cka"], result["layers"], labels,
+        title=f"block 0 heads, {claims.HEAD_SUBSET_SIZE} per subset (local → global) vs ResNet",
     )  # fmt: skip
 
 
 @_figure(6, "effective receptive fields", "06_local_global")
 def figure_6(scale: Scale):
-    from . import attention, figures, receptive_field
-    from .cache import cached
+    from . import attention, claims, figures, receptive_field
 
     vit, resnet = scale.model("vit"), scale.model("resnet")
-    images = _chapter6_images(scale)[: min(32, scale.count(32))]
+    images = scale.images(claims.ERF_IMAGES)
     vit_points = receptive_field.vit_erf_points(vit)
     points = {
         "ResNet": (resnet, receptive_field.resnet_erf_points(resnet)),
         "ViT": (vit, {f"block {b}": vit_points[f"blocks.{b}.attn+residual"] for b in range(len(vit.blocks))}),
     }
     rows = {
-        title: cached(  # chapter 6's key
-            ("chapter 6 ERF", model, images, chosen),
-            lambda model=model, chosen=chosen: receptive_field.effective_receptive_fields(
-                model, images, chosen
-            ),
-        )
-        for title, (model, chosen) in tqdm(points.items(), desc="receptive fields")
+        title: receptive_field.effective_receptive_fields(model, images, chosen, progress=True)
+        for title, (model, chosen) in points.items()
     }
     patch_size = attention.model_patch_geometry(vit)[0]
     title = f"effective receptive fields (ViT attention after residual; {len(images)} images)"
@@ -367,51 +363,42 @@ def figure_6(scale: Scale):
 
 @_figure(7, "skip-connection norm ratios", "07_spatial")
 def figure_7(scale: Scale):
-    from . import figures, skips
+    from . import claims, figures, skips
 
-    images = scale.dataset()[0][: scale.count(512)]
+    images = scale.images(claims.SKIP_IMAGES)
     vit = skips.skip_norm_ratio(scale.model("vit"), images, progress=True)
     resnet = skips.skip_norm_ratio(scale.model("resnet"), images, progress=True)
     return figures.skip_norm_ratios(
         vit.ratio, vit.sublayers, vit.num_prefix_tokens, vit.averages(), resnet.averages()["block"],
-        title="vit: skip-connection norm ratio",
+        title=f"vit seed {scale.main_seed}: skip-connection norm ratio",
     )  # fmt: skip
 
 
 @_figure(8, "within-model CKA without one block's skip connections", "07_spatial")
 def figure_8(scale: Scale):
-    from . import activations, figures
-    from .cache import cached
+    from . import claims, figures
+    from .cka import model_cka
 
-    images = scale.dataset()[0][: scale.count(512)]
-    # The baseline on the no-skip models' recipe: vit-short in the single-seed zoo, vit in the seeded one.
-    names = ("vit-short" if scale.seed is None else "vit", "vit-noskip-1", "vit-noskip-3", "vit-noskip-5")
-    settings = {"batch_size": 256}
-    within = {}
-    for name in names:
-        model = scale.model(name)
-        within[name] = cached(  # chapter 7's key
-            ("cka_matrix", model, None, images, settings),
-            lambda model=model: activations.cka_matrix(model, None, images, progress=True, **settings),
-        )
+    images = scale.images(claims.CKA_IMAGES)
+    names = ("vit", *claims.NOSKIP.values())  # the intact vit: the same recipe and steps as the no-skip ones
+    within = {
+        name: model_cka(scale.model(name), None, images, batch_size=claims.CKA_BATCH, progress=True)
+        for name in names
+    }
     accuracies = {name: scale.entry(name)["test_accuracy"] for name in names}
-    removed = {name: int(name.rsplit("-", 1)[1]) if "noskip" in name else None for name in names}
+    removed = {name: (zoo.spec(name).no_skip_blocks or (None,))[0] for name in names}
     matrices = {name: matrix for name, (matrix, _, _) in within.items()}
-    return figures.noskip_cka_heatmaps(matrices, within[names[0]][1], accuracies, removed)
+    return figures.noskip_cka_heatmaps(matrices, within["vit"][1], accuracies, removed)
 
 
 def _localization(scale: Scale, located: dict[str, tuple[str, str | None]]):
-    from . import figures, localization
-    from .cache import cached
+    from . import claims, figures
 
-    images = scale.dataset()[0][: scale.count(1024)]
-    results = {}
-    for label, (name, layer) in tqdm(located.items(), desc="localization"):
-        model, settings = scale.model(name), {"layer": layer, "batch_size": 256}
-        results[label] = cached(  # chapter 7's key
-            ("token_patch_localization", model, images, settings),
-            lambda model=model, settings=settings: localization.localization(model, images, **settings),
-        )
+    images = scale.images(claims.CKA_IMAGES)
+    results = {
+        label: claims.localization_result(scale.model(name), images, layer)
+        for label, (name, layer) in tqdm(located.items(), desc="localization")
+    }
     maps = {label: result["map"] for label, result in results.items()}
     return figures.localization_mosaic(
         maps, {label: result["own_fraction"] for label, result in results.items()}
@@ -420,7 +407,9 @@ def _localization(scale: Scale, located: dict[str, tuple[str, str | None]]):
 
 @_figure(9, "localization: ViT tokens and ResNet positions against input patches", "07_spatial")
 def figure_9(scale: Scale):
-    return _localization(scale, {"vit": ("vit", None), "resnet": ("resnet", "layer4")})
+    # the final blocks, and the ResNet stage whose grid matches the ViT's (chapter 7's LOCALIZED)
+    located = {"vit": ("vit", None), "resnet": ("resnet", None), "resnet layer3": ("resnet", "layer3")}
+    return _localization(scale, located)
 
 
 @_figure(10, "localization: CLS-token ViT against global-average-pooling ViT", "07_spatial")
@@ -428,74 +417,89 @@ def figure_10(scale: Scale):
     return _localization(scale, {"vit": ("vit", None), "vit-gap": ("vit-gap", None)})
 
 
-def _probe_split(scale: Scale, test_default: int):
-    from . import data
+def _probe_inputs(scale: Scale, model: nn.Module):
+    """The probes' float64 model and data with `--images` test images: `claims.probe_data()`'s training
+    images (`claims.PROBE_SHOTS` per class) and its first test images."""
+    import copy
 
-    train_images, train_labels = scale.dataset("train")
-    test_images, test_labels = scale.dataset("test")
-    train = data.nested_subset(train_labels, 500 / len(train_labels), seed=0)  # 50 images per class
-    stop = scale.count(test_default)
-    return train, train_images[train], train_labels[train], test_images[:stop], test_labels[:stop], stop
+    from . import claims
+
+    train_x, train_y, test_x, test_y = claims.probe_data()
+    stop = scale.override
+    return copy.deepcopy(model).double(), train_x.double(), train_y, test_x[:stop].double(), test_y[:stop]
+
+
+def _probe_layers(scale: Scale, model: nn.Module) -> dict:
+    """Chapter 7's probes of `model`: `claims.probe_curves` (book), `probes.probe_layers` with
+    `claims.PROBE_L2` on `--images` test images (an override)."""
+    from . import claims, probes
+
+    if scale.override is None:
+        return claims.probe_curves(model)
+    return probes.probe_layers(*_probe_inputs(scale, model), l2=claims.PROBE_L2, progress=True)
+
+
+def _depth_probe(scale: Scale, model: nn.Module) -> np.ndarray:
+    """Chapter 8's probe accuracy by depth of `model`'s own read-out: `claims.depth_probe` (book),
+    `probes.probe_by_depth` with `claims.PROBE_L2` on `--images` test images (an override)."""
+    from . import claims, probes
+
+    if scale.override is None:
+        return claims.depth_probe(model)["accuracy"]
+    result = probes.probe_by_depth(*_probe_inputs(scale, model), l2=claims.PROBE_L2, progress=True)
+    return probes.readout_curve(result, "own")[0].double().numpy()
 
 
 @_figure(11, "linear probes per block: CLS, GAP and single tokens", "07_spatial")
 def figure_11(scale: Scale):
-    from . import figures, probes
-    from .cache import cached
+    from . import figures
 
-    train, x, y, test_x, test_y, stop = _probe_split(scale, 1000)
-    results = {}
-    for name in tqdm(("vit", "vit-gap", "resnet"), desc="probes"):
-        model = scale.model(name)
-        results[name] = cached(  # chapter 7's key
-            ("probe_layers", model, train, 0, stop, {"l2": 1e-2}),
-            lambda model=model: probes.probe_layers(model, x, y, test_x, test_y, l2=1e-2),
-        )
+    results = {
+        name: _probe_layers(scale, scale.model(name))
+        for name in tqdm(("vit", "vit-gap", "resnet"), desc="probes")
+    }
     return figures.probe_accuracy_curves(results)
-
-
-DATA_LABELS = {"vit-data3": "3%", "vit-data10": "10%", "vit-data30": "30%", "vit": "100%"}
-INIT_LABEL = "0% (initialisation)"
 
 
 @_figure(12, "same-layer CKA with the full-data ViT, by training-set size", "08_data_scale")
 def figure_12(scale: Scale):
-    from . import activations, figures
-    from . import scale as scales
+    from . import claims, figures
 
-    images, vit = scale.dataset()[0][: scale.count(512)], scale.model("vit")
-    compared = {INIT_LABEL: scale.untrained("vit")} | {
-        DATA_LABELS[name]: scale.model(name) for name in ("vit-data3", "vit-data10", "vit-data30")
-    }
-    blocks = activations.layer_names(vit, "blocks")
-    curves = {
-        label: scales.select_layers(*scales.same_layer_cka(model, vit, images, progress=True), blocks)
-        for label, model in tqdm(compared.items(), desc="same-layer CKA")
-    }
-    title = "Same-layer CKA with vit: blocks layers"
-    return figures.same_layer_cka_curves(curves, reference="vit", others=(INIT_LABEL,), title=title)
+    seeds_of = {name: scale.seeds(name) for name in claims.FRACTIONS} | {"vit": list(zoo.trained("vit"))}
+    result = claims.fraction_curves(seeds_of, scale.images(claims.CKA_IMAGES), "blocks")
+    if not result["pairs"]:
+        seed = "the same seed" if scale.seed is None else f"seed {scale.seed}"
+        raise CliError(f"Fig 12 needs a trained vit-data3 and vit-data30 of {seed}", code=1)
+    curves = {DATA_LABELS[name]: values for name, values in result["curves"].items()}
+    if result["ceiling"]:
+        curves["100% (another seed)"] = result["ceiling"]
+    references = sorted({r for _, r in result["pairs"]})
+    return figures.curves_with_spread(
+        np.arange(len(result["init"][0])), curves, {"untrained network": np.mean(result["init"], axis=0)},
+        xlabel="block", ylabel=f"CKA with vit (seed {', '.join(map(str, references))})", ylim=(0, 1.02),
+        title="Fig 12: same-layer CKA with vit, block outputs",
+    )  # fmt: skip
 
 
 @_figure(13, "linear probes by normalised depth, by training-set size", "08_data_scale")
 def figure_13(scale: Scale):
-    from . import figures
-    from . import scale as scales
-    from .cache import cached
+    from . import claims, figures
 
-    train, x, y, test_x, test_y, stop = _probe_split(scale, 500)
-    models = {INIT_LABEL: scale.untrained("vit")} | {
-        label: scale.model(name) for name, label in DATA_LABELS.items()
+    curves = {
+        DATA_LABELS[name]: [_depth_probe(scale, scale.model(name, seed)) for seed in scale.seeds(name)]
+        for name in tqdm(claims.FRACTIONS, desc="probes")
+        if scale.seeds(name)
     }
-    models["resnet"] = scale.model("resnet")
-    curves = {}
-    for label, model in tqdm(models.items(), desc="probes"):
-        result = cached(  # chapter 8's key
-            ("chapter 8 probes", model, train, 0, stop, {"l2": 1e-2}),
-            lambda model=model: scales.probe_by_depth(model, x, y, test_x, test_y, l2=1e-2),
-        )
-        curves[label] = (result["depth"], scales.readout_curve(result, "own")[0])
-    title = "Linear probes by depth: each model's own read-out (CLS, or GAP)"
-    return figures.probe_depth_curves(curves, others=(INIT_LABEL, "resnet"), title=title)
+    untrained = [_depth_probe(scale, scale.untrained("vit", seed)) for seed in scale.seeds("vit")]
+    if not untrained:
+        raise CliError(f"Fig 13 needs a trained vit of seed {scale.main_seed}", code=1)
+    count = len(untrained[0])
+    depth = np.arange(count) / (count - 1) if count > 1 else np.zeros(1)  # block i of L at i / (L − 1)
+    return figures.curves_with_spread(
+        depth, curves, {"untrained vit": np.mean(untrained, axis=0)},
+        xlabel="relative depth (block i / (L − 1))", ylabel="CLS probe test accuracy",
+        title=f"Fig 13: {claims.PROBE_SHOTS}-shot linear probes by depth",
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------- reproduce
@@ -563,10 +567,6 @@ def reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     numbers = _figure_numbers(args.figures, args.scale, parser)
     out = _writable(Path(args.out), folder=True)
     seeds: list[int | None] = list(args.seeds) if args.seeds else [None]
-    if args.seeds and "seed" not in inspect.signature(zoo.load).parameters:
-        raise CliError(
-            "--seeds needs a zoo with several seeds per model; this one has one (leave --seeds out)"
-        )
     if args.seeds and args.scale == "paper":
         raise CliError(
             "--seeds applies to book scale only (paper-scale models have one set of public weights)"
@@ -636,14 +636,13 @@ def _is_timm_name(name: str) -> bool:
 def _cka_model(name: str, seed: int | None, device: str) -> nn.Module:
     if name in _zoo_names():
         return _load(name, seed, device)
-    from . import structure
-
-    return structure.paper_scale_model(name, device=device)
+    return zoo.paper_scale_model(name, device=device)
 
 
 def cka(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """`seelike cka A B`: the CKA matrix between two models' layers, printed, saved and drawn."""
-    from . import activations, data, figures, structure
+    from . import activations, data, figures
+    from .cka import model_cka
 
     kinds = []
     for name in (args.model_a, args.model_b):
@@ -674,10 +673,10 @@ def cka(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     model_a = _cka_model(args.model_a, args.seed, device)
     model_b = model_a if args.model_b == args.model_a else _cka_model(args.model_b, args.seed, device)
     layers_a, layers_b = (
-        structure.layers_for(model_a, args.layers),
-        structure.layers_for(model_b, args.layers),
+        activations.layers_for(model_a, args.layers),
+        activations.layers_for(model_b, args.layers),
     )
-    matrix, names_a, names_b = activations.cka_matrix(
+    matrix, names_a, names_b = model_cka(
         model_a, None if model_b is model_a else model_b, images[: args.images], layers_a, layers_b,
         batch_size=args.batch_size, progress=True,
     )  # fmt: skip
