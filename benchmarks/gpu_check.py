@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
 REQUIRED = ("seelike.cka", "seelike.attention", "seelike.kernels", "seelike.activations")
 OTHERS = (
-    "seelike", "seelike.data", "seelike.zoo", "seelike.structure", "seelike.scale", "seelike.claims",
+    "seelike", "seelike.data", "seelike.zoo", "seelike.comparisons", "seelike.probes", "seelike.claims",
     "seelike.figures", "seelike.cli", "seelike.widgets",
 )  # fmt: skip
 TF32_SCENARIOS = ("untouched", "allow_tf32", "set_float32_matmul_precision", "fp32_precision")

@@ -310,5 +310,5 @@ views.float32_view(vit_block, resnet_unit, scale=0.1)
 # Every heatmap from the next chapter on is linear CKA with the unbiased HSIC, accumulated over minibatches
 # and normalised once, with each layer's Gram matrix computed once per minibatch from mean-subtracted
 # features and every pair of layers combined in float64: `seelike.cka.MinibatchCKA`, driven by
-# `seelike.activations.cka_matrix`, which runs the models and hands each layer's activations to the engine
+# `seelike.cka.cka_matrix`, which runs the models and hands each layer's activations to the engine
 # as soon as the layer has run, so no activation is ever stored.

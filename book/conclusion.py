@@ -118,7 +118,7 @@ Markdown("\n\n".join(report.record_table(record) for record in records))
 # import timm
 # import torch
 #
-# from seelike import activations, data, figures, zoo
+# from seelike import activations, cka, data, figures, zoo
 #
 # vit = timm.create_model("vit_small_patch16_224.augreg_in21k", pretrained=True).eval()
 # bit = timm.create_model("resnetv2_50x1_bit.goog_in21k", pretrained=True).eval()
@@ -128,7 +128,7 @@ Markdown("\n\n".join(report.record_table(record) for record in records))
 # images = torch.stack(list(data.sample_photos().values()))  # (N, 3, 224, 224) in [0, 1]; use >= 1,000 in earnest
 # vit_layers = activations.layer_names(vit, "blocks")  # ['blocks.0', ..., 'blocks.11']
 # bit_layers = activations.layer_names(bit, "blocks")  # ['stages.0.blocks.0', ...]
-# matrix, names_vit, names_bit = activations.cka_matrix(vit, bit, images, vit_layers, bit_layers, batch_size=128)
+# matrix, names_vit, names_bit = cka.cka_matrix(vit, bit, images, vit_layers, bit_layers, batch_size=128)
 # figures.cka_heatmap(matrix, names_vit, names_bit, boundaries=True)
 # ```
 #

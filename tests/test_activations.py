@@ -252,14 +252,6 @@ def test_attention_helpers_keep_working(zoo_models, images):
     assert len(list(A.iterate_attention(zoo_models["vit"], images[:5], batch_size=2))) == 3
 
 
-def test_cka_matrix_shim_until_chapter_7_moves(zoo_models, images):
-    """`activations.cka_matrix` (a shim for the chapters) is `cka.cka_matrix`."""
-    vit = zoo_models["vit"]
-    shim, _, _ = A.cka_matrix(vit, None, images, ["blocks.0", "blocks.5"], progress=False)
-    direct, _, _ = cka.cka_matrix(vit, None, images, ["blocks.0", "blocks.5"], progress=False)
-    assert torch.equal(shim, direct)
-
-
 def test_capture_runs_several_models_stops_early_and_gives_input_gradients(zoo_models, images):
     vit, resnet = zoo_models["vit"], zoo_models["resnet"]
     seen: list[tuple[str, str]] = []

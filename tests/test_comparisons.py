@@ -122,7 +122,7 @@ def test_model_cka_is_cached_and_equals_the_engine(small_models, tmp_path):
         assert forwards == {"vit": 2, "resnet": 2}, "a cached comparison must not run the models"
         torch.testing.assert_close(first[0], second[0], rtol=0, atol=0)
         assert first[1:] == second[1:] == (layers_a, layers_b)
-        direct = activations.cka_matrix(
+        direct = cka.cka_matrix(
             vit, resnet, images(), layers_a, layers_b, batch_size=8, progress=False
         )
         torch.testing.assert_close(first[0], direct[0], rtol=0, atol=0)

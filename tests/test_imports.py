@@ -45,16 +45,10 @@ RANKS: dict[str, int] = {
     "figures": 7,
     "widgets": 8,
     "cli": 9,
-    # shims until the chapters move (re-exports of the modules above; remove after)
-    "structure": 5,
-    "scale": 5,
-    "cka_demos": 5,
 }
 
 # (importer, imported) pairs allowed to break the order, each with its reason. Remove with the shims.
-EXCEPTIONS = {
-    ("activations", "cka"): "activations.cka_matrix: shim until chapter 7 calls cka.cka_matrix",
-}
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 # `train` runs from a fresh process while the book is edited: it may depend on data and zoo only.
 ONLY = {"train": {"seelike", "data", "zoo"}}
@@ -153,6 +147,6 @@ def test_no_import_cycle():
 
 def test_the_walker_sees_lazy_and_relative_imports():
     """The parser itself: a function-level `from . import x` and `from ..y import z` are both found."""
-    assert "seelike.cka" in GRAPH["seelike.activations"]  # the lazy shim import, inside a function
+    assert "seelike.attention" in GRAPH["seelike.claims"]  # imported inside functions only
     assert "seelike.activations" in GRAPH["seelike.cka"]
     assert any(t.startswith("seelike.figures") for t in GRAPH["seelike.widgets.data"])

@@ -676,12 +676,3 @@ def collect(
     names = [layer.name for layer in resolve_layers(model, layers)]
     return {name: torch.cat(store[name]) for name in names}
 
-
-# shim until the chapters move; remove after (chapter 7 calls `activations.cka_matrix`; use `cka.cka_matrix`).
-# The import happens on call, so `activations` does not import `cka` at load time (tests/test_imports.py
-# lists this one exception).
-def cka_matrix(*args, **kwargs):
-    """Deprecated alias of `seelike.cka.cka_matrix` (the CKA driver over `capture`)."""
-    from .cka import cka_matrix as _cka_matrix
-
-    return _cka_matrix(*args, **kwargs)

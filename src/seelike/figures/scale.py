@@ -1,7 +1,7 @@
 """Figures for chapter 8, the effect of data scale: same-layer CKA of models trained on fractions of the data
 against the full-data model (Fig 12), linear-probe accuracy against normalised depth (Fig 13), and the
-number of local attention heads per block for each training-set size. Results in (from `seelike.scale`),
-figures out."""
+number of local attention heads per block for each training-set size. Results in (from `comparisons`,
+`probes`, `attention`), figures out."""
 
 from __future__ import annotations
 
