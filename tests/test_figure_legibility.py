@@ -540,3 +540,28 @@ def test_the_checker_catches_small_text_overlap_and_clipping():
     ax.set_title("a title far too long for the figure it sits on " * 3)
     problems = "\n".join(legibility.legibility_problems(figure))
     assert "CSS px" in problems and "overlap" in problems and "edge" in problems
+
+
+def test_every_png_of_a_book_figure_carries_its_title_as_alt_text():
+    import io
+
+    from PIL import Image
+
+    figure = F.hsic_bias({"n": [16, 32], "biased": [[0.3, 0.2]], "unbiased": [[0.0, 0.01]]}, features=8)
+    for png in (
+        style.png_bundle(figure)[0],
+        _inline_png(
+            figure
+        ),  # what the notebook's inline backend renders (it overrides _repr_mimebundle_'s PNG)
+    ):
+        assert Image.open(io.BytesIO(png)).info["Title"] == figure.axes[0].get_title()
+
+
+def _inline_png(figure) -> bytes:
+    import io
+
+    buffer = io.BytesIO()  # as matplotlib_inline's print_figure: the canvas, with savefig's generic options
+    figure.canvas.print_figure(
+        buffer, format="png", dpi=figure.dpi, bbox_inches="tight", orientation="portrait"
+    )
+    return buffer.getvalue()

@@ -47,6 +47,7 @@ def _recording() -> Iterator[list[Text]]:
 
 def _draw(figure: Figure):
     canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
+    canvas.draw()  # as savefig(bbox_inches="tight"): one draw to lay out, the next is the one shown
     with _recording() as drawn:
         canvas.draw()
     return canvas.get_renderer(), list(dict.fromkeys(drawn))  # drawn once each, in drawing order

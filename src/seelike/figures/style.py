@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import matplotlib
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 __all__ = [
@@ -203,13 +204,37 @@ def png_bundle(figure: Figure, dpi: float = DPI) -> tuple[bytes, dict[str, int]]
     """The figure as the book shows it: PNG bytes at `dpi`, and its CSS size ({"width", "height"} in px) for
     a display bundle's metadata, so a 2× PNG shows at the figure's size (96 CSS px per inch)."""
     buffer = io.BytesIO()
-    figure.savefig(
-        buffer, format="png", dpi=dpi, bbox_inches="tight", pad_inches=PAD_INCHES, facecolor="white"
-    )
+    metadata = {"Title": _title(figure) or None}  # the HTML book's alt text (as widgets.live.figure_png)
+    options = {"bbox_inches": "tight", "pad_inches": PAD_INCHES, "facecolor": "white", "metadata": metadata}
+    figure.savefig(buffer, format="png", dpi=dpi, **options)
     data = buffer.getvalue()
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     scale = CSS_PX_PER_INCH / dpi
     return data, {"width": round(width * scale), "height": round(height * scale)}
+
+
+def _title(figure: Figure) -> str:
+    """The suptitle, else the axes' titles joined by "; ", on one line (as `widgets.live.figure_title`)."""
+    suptitle = figure.get_suptitle().strip()
+    if suptitle:
+        return " ".join(suptitle.split())
+    titles: list[str] = []
+    for axes in figure.get_axes():
+        for loc in ("left", "center", "right"):
+            title = " ".join(axes.get_title(loc).split())
+            if title and title not in titles:
+                titles.append(title)
+    return "; ".join(titles)
+
+
+class _BookCanvas(FigureCanvasAgg):
+    """Agg, writing the figure's title into every PNG (the inline backend's too): the HTML book's alt text."""
+
+    def print_png(self, filename_or_obj, *, metadata=None, pil_kwargs=None, **_):
+        # `**_`: savefig's options for other formats (orientation, dpi, ...), which matplotlib drops for its
+        # own canvases only.
+        metadata = {"Title": _title(self.figure) or None, **(metadata or {})}
+        return super().print_png(filename_or_obj, metadata=metadata, pil_kwargs=pil_kwargs)
 
 
 class BookFigure(Figure):
@@ -236,5 +261,6 @@ def new_figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (6
     """
     with matplotlib.rc_context(STYLE):
         figure = BookFigure(figsize=figsize, layout="constrained")
+        _BookCanvas(figure)
         axes = figure.subplots(nrows, ncols, **subplot_kw)
     return figure, axes
