@@ -18,7 +18,7 @@ def families() -> dict:
 
 def test_curves_view_switches_between_precomputed_figures():
     view = views.curves_view(families())
-    assert [line.get_label() for line in view.figure.axes[0].get_lines()][0].startswith("3% (1 seeds)")
+    assert [line.get_label() for line in view.figure.axes[0].get_lines()][0].startswith("3% (1 seed)")
     assert_each_control_redraws(view, {"view": "attn"})
     assert "untrained" in [line.get_label() for line in view.figure.axes[0].get_lines()]
 

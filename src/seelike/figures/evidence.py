@@ -97,7 +97,7 @@ def curves_with_spread(
     for index, (label, per_seed) in enumerate(curves.items()):
         values = np.asarray(per_seed, dtype=np.float64).reshape(-1, x.size)
         color = f"C{index}"
-        ax.plot(x, values.mean(0), color=color, lw=2, label=f"{label} ({values.shape[0]} seeds)")
+        ax.plot(x, values.mean(0), color=color, lw=2, label=_seeds_label(label, values.shape[0]))
         if values.shape[0] > 1:
             ax.fill_between(x, values.min(0), values.max(0), color=color, alpha=0.2, lw=0)
     for index, (label, values) in enumerate((baselines or {}).items()):
@@ -115,3 +115,8 @@ def curves_with_spread(
     legend_outside(figure, ax, "right")
     ax.grid(alpha=0.3)
     return figure
+
+
+def _seeds_label(label: str, count: int) -> str:
+    """ "3% (1 seed)", "100% (2 seeds)"."""
+    return f"{label} ({count} seed{'' if count == 1 else 's'})"

@@ -204,7 +204,7 @@ def png_bundle(figure: Figure, dpi: float = DPI) -> tuple[bytes, dict[str, int]]
     """The figure as the book shows it: PNG bytes at `dpi`, and its CSS size ({"width", "height"} in px) for
     a display bundle's metadata, so a 2× PNG shows at the figure's size (96 CSS px per inch)."""
     buffer = io.BytesIO()
-    metadata = {"Title": _title(figure) or None}  # the HTML book's alt text (as widgets.live.figure_png)
+    metadata = {"Title": figure_title(figure) or None}  # the HTML book's alt text
     options = {"bbox_inches": "tight", "pad_inches": PAD_INCHES, "facecolor": "white", "metadata": metadata}
     figure.savefig(buffer, format="png", dpi=dpi, **options)
     data = buffer.getvalue()
@@ -213,8 +213,8 @@ def png_bundle(figure: Figure, dpi: float = DPI) -> tuple[bytes, dict[str, int]]
     return data, {"width": round(width * scale), "height": round(height * scale)}
 
 
-def _title(figure: Figure) -> str:
-    """The suptitle, else the axes' titles joined by "; ", on one line (as `widgets.live.figure_title`)."""
+def figure_title(figure: Figure) -> str:
+    """The figure's title on one line: its suptitle, else its axes' titles joined by "; " ('' if none)."""
     suptitle = figure.get_suptitle().strip()
     if suptitle:
         return " ".join(suptitle.split())
@@ -233,7 +233,7 @@ class _BookCanvas(FigureCanvasAgg):
     def print_png(self, filename_or_obj, *, metadata=None, pil_kwargs=None, **_):
         # `**_`: savefig's options for other formats (orientation, dpi, ...), which matplotlib drops for its
         # own canvases only.
-        metadata = {"Title": _title(self.figure) or None, **(metadata or {})}
+        metadata = {"Title": figure_title(self.figure) or None, **(metadata or {})}
         return super().print_png(filename_or_obj, metadata=metadata, pil_kwargs=pil_kwargs)
 
 

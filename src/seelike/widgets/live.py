@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,33 +11,18 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from ..figures.style import figure_title, png_bundle
+
 __all__ = ["LiveFigure", "figure_png", "figure_signature", "figure_title", "widget_view_bundle"]
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 SLOW_REDRAW_S = 0.3  # a redraw slower than this says how long it took
 
 
-def figure_title(figure: Figure) -> str:
-    """The figure's title as one line: its suptitle, else its axes' titles joined by "; " ('' if none)."""
-    suptitle = figure.get_suptitle().strip()
-    if suptitle:
-        return " ".join(suptitle.split())
-    titles = []
-    for axes in figure.get_axes():
-        for loc in ("left", "center", "right"):
-            title = " ".join(axes.get_title(loc).split())
-            if title and title not in titles:
-                titles.append(title)
-    return "; ".join(titles)
-
-
-def figure_png(figure: Figure, dpi: int = 80) -> bytes:
-    """The figure rendered to PNG bytes; its title (`figure_title`) is the PNG's `Title` text, which the HTML
-    book uses as the image's alt text."""
-    buffer = io.BytesIO()
-    metadata = {"Title": figure_title(figure) or None}
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata=metadata)
-    return buffer.getvalue()
+def figure_png(figure: Figure) -> bytes:
+    """The figure as the book shows it (`figures.style.png_bundle`: a 2× PNG whose `Title` text, the figure's
+    title, is the HTML book's alt text)."""
+    return png_bundle(figure)[0]
 
 
 def figure_signature(figure: Figure) -> bytes:
@@ -67,8 +51,8 @@ class LiveFigure:
         self.controls = controls
         self.output = widgets.Output()
         self.figure: Figure = self._draw()
-        self.default_png = figure_png(self.figure)
-        self._show(self.default_png)
+        self.default_png, self.default_size = png_bundle(self.figure)
+        self._show(self.default_png, self.default_size)
         for control in controls.values():
             control.observe(self._on_change, names="value")
         # "redrawing…" while a redraw runs, then how long a slow one took (a measure computed the first
@@ -85,7 +69,7 @@ class LiveFigure:
         plt.close(figure)  # in case `draw` used pyplot: shown through the Output widget only, never twice
         return figure
 
-    def _show(self, png: bytes) -> None:
+    def _show(self, png: bytes, size: dict[str, int]) -> None:
         # Set the Output widget's state instead of `with output: display(...)`: no display message goes
         # through the kernel, so notebook runners (nbclient's Output-widget hook, which then stalls until its
         # cell timeout, jupyter/nbclient#312) see none, and the figure is replaced in one update.
@@ -93,7 +77,7 @@ class LiveFigure:
             {
                 "output_type": "display_data",
                 "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": repr(self.figure)},
-                "metadata": {},
+                "metadata": {"image/png": size},  # the CSS size: a 2× PNG shows at the figure's size
             },
         )
 
@@ -102,7 +86,7 @@ class LiveFigure:
         start = time.perf_counter()
         try:
             self.figure = self._draw()
-            self._show(figure_png(self.figure))
+            self._show(*png_bundle(self.figure))
         except Exception:
             self.status.value = "redraw failed (the error is below the notebook cell)"
             raise
@@ -110,11 +94,11 @@ class LiveFigure:
         slow = self.last_redraw_s > SLOW_REDRAW_S
         self.status.value = f"redrawn in {self.last_redraw_s:.1f} s" if slow else ""
 
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+    def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict]:
         bundle = dict(widget_view_bundle(self.widget, include=include, exclude=exclude))
         bundle["image/png"] = base64.b64encode(self.default_png).decode("ascii")
         bundle["text/plain"] = f"<LiveFigure: {', '.join(self.controls)}>"
-        return bundle
+        return bundle, {"image/png": self.default_size}
 
 
 def widget_view_bundle(widget: widgets.Widget, include=None, exclude=None) -> dict:

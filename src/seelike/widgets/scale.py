@@ -15,6 +15,12 @@ from .live import LiveFigure
 
 __all__ = ["local_heads_view", "probe_depth_view", "same_layer_cka_view"]
 
+# layer family → what the title calls it ("blocks" → "block outputs", never "blocks layers")
+FAMILY_TITLES = {
+    "blocks": "block outputs", "all": "every layer", "norms": "layer norms", "attn": "attention outputs",
+    "resid": "residual streams", "mlp": "MLP hidden layers",
+}  # fmt: skip
+
 
 def _initial(options: Sequence[str], chosen: Sequence[str] | None, what: str) -> tuple[str, ...]:
     if chosen is None:
@@ -63,7 +69,7 @@ def same_layer_cka_view(
             chosen,
             reference=reference,
             others=others,
-            title=f"Same-layer CKA with {reference}: {family} layers",
+            title=f"Same-layer CKA with {reference}: {FAMILY_TITLES.get(family, family)}",
         )
 
     return LiveFigure(
