@@ -132,7 +132,7 @@ views.patchify_view({"Fashion-MNIST": test_images[0], "photo": photos["astronaut
 # 128, so the filters can cover every direction of the patch; the variance they explain is spread almost
 # evenly over all 16 components (a perfectly even spread would give 1/16 ≈ 0.06 each). The tokenizer keeps
 # essentially all the pixel information and leaves the processing to the transformer blocks. Switch the view
-# below to *principal components* to see them.
+# below to *principal components* to see them live; they are also drawn below it.
 
 # %% tags=["nbval-check-output"]
 components, explained = patches.filter_principal_components(filters)
@@ -144,6 +144,12 @@ assert explained[:4].sum() < 0.5, "the zoo ViT spreads its filters over most of 
 
 # %%
 views.patch_filters_view({"zoo vit (4×4 grey)": filters}, count=32)
+
+# %% [markdown]
+# The principal components themselves, largest first, each titled with the share of the variance it explains:
+
+# %%
+figures.patch_filters_figure(components, "zoo vit (4×4 grey): principal components of the filters", explained)
 
 # %% [markdown]
 # At paper scale (online only: the weights are downloaded from the Hugging Face hub) the same view shows the
