@@ -51,7 +51,7 @@ except ImportError:
 import torch
 from IPython.display import display
 
-from seelike import data, patches, zoo
+from seelike import data, figures, patches, zoo
 from seelike.widgets import basics as views
 
 torch.manual_seed(0)
