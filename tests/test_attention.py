@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from seelike import zoo
+from seelike import attention, zoo
 from seelike.attention import (
     dataset_mean_attention_distance,
     head_outputs,
@@ -214,3 +214,17 @@ def test_head_subset_cka_matches_full_batch_cka(vit_and_images):
     torch.testing.assert_close(cka[1], cka[2])  # the order of heads inside a subset does not matter
     with pytest.raises(ValueError, match="at least 4"):
         head_subset_cka(vit, resnet, images[:6], subsets, ["act1"], batch_size=3)
+
+
+def test_local_heads_per_block_counts_below_the_threshold():
+    uniform = attention.uniform_attention_distance(7, 4)
+    threshold = 0.6 * uniform
+    distances = torch.tensor(
+        [[0.0, threshold, threshold + 1e-6, uniform], [1.0, 2.0, 3.0, 4.0], [uniform] * 4],
+        dtype=torch.float64,
+    )
+    counts = attention.local_heads_per_block(distances, 7, 4)
+    assert counts.dtype == torch.int64 and counts.tolist() == [2, 4, 0]
+    assert attention.local_heads_per_block(distances, 7, 4, fraction=1.0).tolist() == [4, 4, 4]
+    with pytest.raises(ValueError, match="NaN"):
+        attention.local_heads_per_block(torch.full((2, 2), float("nan")), 7, 4)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -122,9 +124,7 @@ def test_model_cka_is_cached_and_equals_the_engine(small_models, tmp_path):
         assert forwards == {"vit": 2, "resnet": 2}, "a cached comparison must not run the models"
         torch.testing.assert_close(first[0], second[0], rtol=0, atol=0)
         assert first[1:] == second[1:] == (layers_a, layers_b)
-        direct = cka.cka_matrix(
-            vit, resnet, images(), layers_a, layers_b, batch_size=8, progress=False
-        )
+        direct = cka.cka_matrix(vit, resnet, images(), layers_a, layers_b, batch_size=8, progress=False)
         torch.testing.assert_close(first[0], direct[0], rtol=0, atol=0)
         cka.model_cka(vit, resnet, images(), layers_a, layers_b, batch_size=4)  # new setting: recomputed
         assert forwards == {"vit": 8, "resnet": 8}
@@ -229,3 +229,89 @@ def test_submatrix_selects_by_name():
     )
     with pytest.raises(KeyError, match="'q'"):
         comparisons.submatrix(matrix, ["a", "b", "c"], ["w", "x", "y", "z"], ["q"], ["w"])
+
+
+# --------------------------------------------------------------------------------------------- same-layer
+
+
+@pytest.fixture(scope="module")
+def tiny_vit():
+    return zoo.build("vit", seed=0).eval()
+
+
+@pytest.fixture(scope="module")
+def random_images():
+    generator = torch.Generator().manual_seed(3)
+    return torch.rand(64, 1, 28, 28, generator=generator)
+
+
+def test_same_layer_values_matches_names_not_positions():
+    names_a = ["stem", "blocks.0", "blocks.1"]
+    names_b = ["blocks.1", "extra", "stem", "blocks.0"]
+    matrix = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    values, names = comparisons.same_layer_values(matrix, names_a, names_b)
+    assert names == ["stem", "blocks.0", "blocks.1"]
+    assert values.dtype == torch.float64
+    assert values.tolist() == [matrix[0, 2].item(), matrix[1, 3].item(), matrix[2, 0].item()]
+    picked, order = comparisons.same_layer_values(matrix, names_a, names_b, ["blocks.1", "stem"])
+    assert order == ["blocks.1", "stem"] and picked.tolist() == [8.0, 2.0]
+
+
+def test_same_layer_values_errors():
+    matrix = torch.zeros(2, 2)
+    with pytest.raises(ValueError, match="does not match"):
+        comparisons.same_layer_values(matrix, ["a"], ["a", "b"])
+    with pytest.raises(ValueError, match="share no layer"):
+        comparisons.same_layer_values(matrix, ["a", "b"], ["c", "d"])
+    with pytest.raises(KeyError, match="not on both sides"):
+        comparisons.same_layer_values(matrix, ["a", "b"], ["a", "c"], ["b"])
+    with pytest.raises(ValueError, match="unique"):
+        comparisons.same_layer_values(matrix, ["a", "a"], ["a", "b"])
+
+
+def test_same_layer_cka_of_identical_weights_is_one(tiny_vit, random_images):
+    twin = copy.deepcopy(tiny_vit)  # another object: the cross-model path, not the within-model shortcut
+    values, names = comparisons.same_layer_cka(tiny_vit, twin, random_images, batch_size=32)
+    assert names == activations.layer_names(tiny_vit)
+    torch.testing.assert_close(values, torch.ones_like(values), atol=1e-6, rtol=0)
+
+
+def test_same_layer_cka_stays_one_upstream_of_a_change(tiny_vit, random_images):
+    """Perturbing block 3 leaves every layer before it identical (CKA 1) and changes the layers after it."""
+    changed = copy.deepcopy(tiny_vit)
+    with torch.no_grad():
+        changed.blocks[3].mlp.fc1.weight.normal_(generator=torch.Generator().manual_seed(1))
+    layers = activations.layer_names(tiny_vit, "blocks")
+    values, names = comparisons.same_layer_cka(tiny_vit, changed, random_images, layers, batch_size=32)
+    assert names == layers
+    torch.testing.assert_close(values[:3], torch.ones(3, dtype=torch.float64), atol=1e-6, rtol=0)
+    assert bool((values[3:] < 0.999).all())
+
+
+def test_same_layer_cka_equals_full_batch_linear_cka(tiny_vit, random_images):
+    """One minibatch holding every image: the engine's value is the unbiased linear CKA of the activations."""
+    other = zoo.build("vit", seed=1).eval()
+    layers = ["blocks.0", "blocks.4.mlp.act"]
+    values, _ = comparisons.same_layer_cka(
+        tiny_vit, other, random_images, layers, batch_size=len(random_images)
+    )
+    stored_a = activations.collect(tiny_vit, layers, random_images)
+    stored_b = activations.collect(other, layers, random_images)
+    for value, name in zip(values.tolist(), layers, strict=True):
+        expected = cka.linear_cka(stored_a[name].double().flatten(1), stored_b[name].double().flatten(1))
+        assert value == pytest.approx(expected, abs=1e-6)
+
+
+def test_select_layers_keeps_order_and_rows():
+    values = torch.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    kept, names = comparisons.select_layers(values, ["x", "y", "z"], {"z", "x"})
+    assert names == ["x", "z"] and kept.tolist() == [[0.0, 1.0], [4.0, 5.0]]
+    with pytest.raises(ValueError, match="no layer"):
+        comparisons.select_layers(values, ["x", "y", "z"], ["w"])
+    with pytest.raises(ValueError, match="values for"):
+        comparisons.select_layers(values, ["x", "y"], ["x"])
+
+
+def test_fractions_name_zoo_models():
+    for name, fraction in comparisons.FRACTIONS.items():
+        assert zoo.spec(name).data_fraction == fraction

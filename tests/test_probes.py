@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seelike import zoo
+from seelike import activations, probes, zoo
 from seelike.probes import (
     fit_linear_probe,
     layer_features,
@@ -191,3 +191,68 @@ def test_probe_view_draws_the_chosen_token():
     torch.testing.assert_close(
         torch.tensor(vit_token_line.get_ydata()), results["vit"]["token"][:, 48].double()
     )
+
+
+# --------------------------------------------------------------------------------------------- by depth
+
+
+@pytest.fixture(scope="module")
+def tiny_vit():
+    return zoo.build("vit", seed=0).eval()
+
+
+@pytest.fixture(scope="module")
+def probe_data(fashion_test):
+    test_images, test_labels = fashion_test
+    train = slice(0, 120)
+    held_out = slice(1000, 1100)
+    return test_images[train], test_labels[train], test_images[held_out], test_labels[held_out]
+
+
+def test_probe_by_depth_matches_token_probes_for_a_vit(tiny_vit, probe_data):
+    """The pooled read-outs give the same accuracies as `probes.probe_layers` on the stored tokens."""
+    result = probes.probe_by_depth(tiny_vit, *probe_data, l2=0.1)
+    reference = probes.probe_layers(tiny_vit, *probe_data, l2=0.1)
+    assert result["layers"] == reference["layers"] == activations.layer_names(tiny_vit, "blocks")
+    torch.testing.assert_close(result["depth"], activations.block_depth(6))
+    for readout in ("cls", "gap"):
+        torch.testing.assert_close(result[readout], reference[readout], atol=0, rtol=0)
+    assert set(result) == {"layers", "depth", "cls", "gap"}
+
+
+def test_probe_by_depth_resnet_uses_global_average_pooling(probe_data):
+    model = zoo.build("resnet", seed=0).eval()
+    train_x, train_y, test_x, test_y = probe_data
+    result = probes.probe_by_depth(model, train_x, train_y, test_x, test_y, l2=0.1)
+    assert "cls" not in result and len(result["gap"]) == len(result["layers"]) == 8
+    name = result["layers"][2]  # independent: store the feature map, average it, fit one probe
+    train = activations.collect(model, [name], train_x)[name].double().mean(dim=(2, 3))
+    test = activations.collect(model, [name], test_x)[name].double().mean(dim=(2, 3))
+    probe = probes.fit_linear_probe(train.float(), train_y, 0.1, num_classes=10, relative=True)
+    assert result["gap"][2].item() == pytest.approx(float(probes.probe_accuracy(probe, test.float(), test_y)))
+
+
+def test_probe_by_depth_gap_vit_has_no_cls(probe_data):
+    model = zoo.build("vit-gap", seed=0).eval()
+    result = probes.probe_by_depth(model, *probe_data)
+    assert "cls" not in result and result["gap"].shape == (6,)
+    assert bool(((result["gap"] >= 0) & (result["gap"] <= 1)).all())
+
+
+def test_probe_by_depth_rejects_mismatched_labels(tiny_vit, probe_data):
+    train_x, train_y, test_x, test_y = probe_data
+    with pytest.raises(ValueError, match="same length"):
+        probes.probe_by_depth(tiny_vit, train_x, train_y[:-1], test_x, test_y)
+
+
+def test_readout_curve_own_follows_the_model():
+    with_cls = {"cls": torch.tensor([0.5, 0.75]), "gap": torch.tensor([0.25, 0.5])}
+    without = {"gap": torch.tensor([0.3, 0.7])}
+    curve, used = probes.readout_curve(with_cls)
+    assert used == "cls" and curve.tolist() == [0.5, 0.75]
+    assert probes.readout_curve(without)[1] == "gap"
+    assert probes.readout_curve(with_cls, "gap")[0].tolist() == [0.25, 0.5]
+    with pytest.raises(KeyError, match="no 'cls'"):
+        probes.readout_curve(without, "cls")
+    with pytest.raises(ValueError, match="readout"):
+        probes.readout_curve(with_cls, "token")
