@@ -252,6 +252,8 @@ figures.curves_with_spread(
 # %%
 c12 = claims.measure_c12(fractions) if "vit-data3" in fractions else claims.not_attempted("C12", "Fig 13", "", "no fraction models")
 report.glue_record("c12", c12)
+if {"10%", "30%"} <= set(c12.per_seed):
+    report.glue("c12_step_10_30", c12.summary("30%")[0] - c12.summary("10%")[0])
 Markdown(report.record_table(c12))
 
 # %% tags=["nbval-check-output"]
@@ -260,13 +262,18 @@ for label, results in probes_by_depth.items():
     print(f"{label:>4s} CLS probe by block:", " ".join(f"{v:.2f}" for v in np.mean([p["accuracy"] for p in results], axis=0)))
 print("untrained vit by block:", " ".join(f"{v:.2f}" for v in np.mean([p["accuracy"] for p in untrained], axis=0)))
 assert c12.summary("100%")[0] > c12.summary("3%")[0] + 0.05, "full data ahead of 3% at mid-depth"
+assert all(v > 0 for v in c12.criteria[0].values), "on every seed pair"
+assert abs(c12.summary("30%")[0] - c12.summary("10%")[0]) < c12.summary("10%")[1], "10% to 30% within the spread"
 
 # %% [markdown]
 # Claim C12 is judged **{glue:text}`c12_verdict`**. At relative depth 0.5 the probes read
 # {glue:text}`c12_3_mean:.3f`, {glue:text}`c12_10_mean:.3f`, {glue:text}`c12_30_mean:.3f` and
 # {glue:text}`c12_100_mean:.3f` for 3%, 10%, 30% and 100% of the data, against {glue:text}`c12_base_0:.3f` for
-# the untrained network: (a) {glue:text}`c12_a`, (b) {glue:text}`c12_b`. In the mean, more data raises the
-# intermediate blocks, not only the last one, as the paper finds. Random
+# the untrained network: (a) {glue:text}`c12_a`, (b) {glue:text}`c12_b`. Full data raises the intermediate
+# blocks above the 3% model's on every seed pair, as the paper finds for its fractions. Sub-criterion (b)
+# asks every step of data to help; from 10% to 30% the mean moves by {glue:text}`c12_step_10_30:+.3f`,
+# less than the seed-to-seed spread of the 10% models ({glue:text}`c12_10_sd:.3f`), so that step is not
+# resolved by the seeds trained so far. Random
 # features already separate Fashion-MNIST's classes well above chance, which is why the untrained network's
 # probes sit far above 0.1; training adds to that at every depth, and more data adds more.
 # <!-- constants: 3% 10% 30% 100% 0.5 0.1 -->
