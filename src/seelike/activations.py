@@ -675,4 +675,3 @@ def collect(
     capture(model, layers, images_or_loader, keep, batch_size=batch_size, progress=progress)
     names = [layer.name for layer in resolve_layers(model, layers)]
     return {name: torch.cat(store[name]) for name in names}
-
