@@ -283,8 +283,8 @@ if "vit-distilled" in interventions:
 # local heads of blocks 0 and 1. The teacher does not create locality: `vit-distilled`, which learns half
 # from the ResNet's answers, ends with {glue:text}`vit_distilled_local_trained` local heads in blocks 0 and 1
 # (its most local head there at {glue:text}`vit_distilled_closest_trained:.2f` × uniform), and the C3 rule
-# gives it **{glue:text}`c3_vit_distilled_verdict`**, like the plain `vit`. Agreeing with a convolutional
-# network's outputs says nothing about attending like one. `vit-localinit` starts with
+# gives it **{glue:text}`c3_vit_distilled_verdict`**, like the plain `vit`. Here, learning to agree with a
+# convolutional network's answers did not make the ViT attend like one. `vit-localinit` starts with
 # {glue:text}`vit_localinit_local_start` local heads in blocks 0 and 1 (the closest at
 # {glue:text}`vit_localinit_closest_start:.2f` × uniform) and keeps {glue:text}`vit_localinit_local_trained`
 # of them through training (closest {glue:text}`vit_localinit_closest_trained:.2f` × uniform), with
@@ -297,7 +297,7 @@ if "vit-distilled" in interventions:
 # What the plain recipe did and did not learn is then plain too. It learned to classify as well as these
 # variants, with heads that all look nearly everywhere; it did not learn locality, and here locality costs
 # nothing to lack. Local heads in a ViT this small and this briefly trained are something an initialisation
-# can put in and training will keep, not something the data asks for.
+# can put in and training will keep, not something this data and recipe made it learn.
 
 # %% [markdown]
 # ## Fig 5: local heads compute what early convolutions compute
