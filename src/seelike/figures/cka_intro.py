@@ -224,45 +224,15 @@ def float32_failure(result: Mapping[str, torch.Tensor], scale: float = 1.0) -> F
     """
     figure, ax = new_figure(1, 1, figsize=(6.2, 3.6))
     offsets = to_numpy(result["offset"], np.float64)
-    ax.plot(
-        offsets,
-        to_numpy(result["reference"], np.float64),
-        "--",
-        color="0.5",
-        lw=1,
-        label="float64 reference, biased",
-    )
-    ax.plot(
-        offsets,
-        to_numpy(result["reference_unbiased"], np.float64),
-        "--",
-        color=ENGINE_COLOR,
-        lw=1,
-        label="float64 reference, unbiased",
-    )
-    ax.plot(
-        offsets,
-        to_numpy(result["naive_float64"], np.float64),
-        "s-",
-        color="0.3",
-        ms=4,
-        label="Gram-space formula, float64",
-    )
-    ax.plot(
-        offsets,
-        to_numpy(result["naive_float32"], np.float64),
-        "o-",
-        color=BIASED_COLOR,
-        label="Gram-space formula, float32",
-    )
-    ax.plot(
-        offsets,
-        to_numpy(result["minibatch_cka"], np.float64),
-        "^-",
-        color=ENGINE_COLOR,
-        ms=5,
-        label="seelike MinibatchCKA (float32 Gram)",
-    )
+    lines = [  # result key, format, style, label
+        ("reference", "--", {"color": "0.5", "lw": 1}, "float64 reference, biased"),
+        ("reference_unbiased", "--", {"color": ENGINE_COLOR, "lw": 1}, "float64 reference, unbiased"),
+        ("naive_float64", "s-", {"color": "0.3", "ms": 4}, "Gram-space formula, float64"),
+        ("naive_float32", "o-", {"color": BIASED_COLOR}, "Gram-space formula, float32"),
+        ("minibatch_cka", "^-", {"color": ENGINE_COLOR, "ms": 5}, "seelike MinibatchCKA (float32 Gram)"),
+    ]
+    for key, fmt, style, label in lines:
+        ax.plot(offsets, to_numpy(result[key], np.float64), fmt, label=label, **style)
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlabel("offset added to every activation")
     ax.set_ylabel("CKA")
