@@ -1085,7 +1085,6 @@ def measure_c8(intact: str, seeds_of: dict[str, list], images) -> ClaimRecord:
     return record
 
 
-@memoize
 def localization_result(model, images, layer: str | None = None) -> dict:
     """`localization.localization` of `model`'s final block (or `layer`) on `images`, in minibatches of
     CKA_BATCH, cached: C9's measurement, shared with chapter 7's figures."""
@@ -1132,26 +1131,20 @@ def probe_curves(model) -> dict:
     """
     import copy
 
+    from . import probes
+
     train_x, train_y, test_x, test_y = probe_data()
     model = copy.deepcopy(model).double()
     totals: dict = {}
     for start in range(0, len(test_x), PROBE_CHUNK):
         x, y = test_x[start : start + PROBE_CHUNK].double(), test_y[start : start + PROBE_CHUNK]
-        result = _probe_chunk(model, train_x.double(), train_y, x, y)
+        result = probes.probe_layers(model, train_x.double(), train_y, x, y, l2=PROBE_L2)
         for key, value in result.items():
             if key == "layers":
                 totals[key] = value
             else:
                 totals[key] = totals.get(key, 0) + value.double() * len(y)
     return {key: value if key == "layers" else value / len(test_x) for key, value in totals.items()}
-
-
-@memoize
-def _probe_chunk(model, train_x, train_y, test_x, test_y) -> dict:
-    """`probes.probe_layers` with the relative ridge penalty PROBE_L2 (cached)."""
-    from . import probes
-
-    return probes.probe_layers(model, train_x, train_y, test_x, test_y, l2=PROBE_L2)
 
 
 def _last_block_probes(model) -> dict[str, float]:
@@ -1241,14 +1234,6 @@ def measure_c11(seeds_of: dict[str, list], images) -> ClaimRecord:
     return record
 
 
-@memoize
-def _depth_probe_result(model, train_x, train_y, test_x, test_y) -> dict:
-    """`probes.probe_by_depth` with the relative ridge penalty PROBE_L2 (cached)."""
-    from . import probes
-
-    return probes.probe_by_depth(model, train_x, train_y, test_x, test_y, l2=PROBE_L2)
-
-
 def depth_probe(model) -> dict:
     """Fig 13's probes: `probes.probe_by_depth` in float64, PROBE_SHOTS-shot on `probe_data()`, cached.
 
@@ -1262,7 +1247,7 @@ def depth_probe(model) -> dict:
 
     train_x, train_y, test_x, test_y = probe_data()
     model = copy.deepcopy(model).double()
-    result = _depth_probe_result(model, train_x.double(), train_y, test_x.double(), test_y)
+    result = probes.probe_by_depth(model, train_x.double(), train_y, test_x.double(), test_y, l2=PROBE_L2)
     accuracy, readout = probes.readout_curve(result, "own")
     count = len(accuracy)
     depth = np.arange(count) / (count - 1) if count > 1 else np.zeros(1)
