@@ -150,3 +150,30 @@ def test_the_walker_sees_lazy_and_relative_imports():
     assert "seelike.attention" in GRAPH["seelike.claims"]  # imported inside functions only
     assert "seelike.activations" in GRAPH["seelike.cka"]
     assert any(t.startswith("seelike.figures") for t in GRAPH["seelike.widgets.data"])
+
+
+def _calls_of(tree: ast.AST, name: str) -> list[int]:
+    """Line numbers of calls to `name` (a bare name or an attribute `x.name`)."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (getattr(node.func, "id", None) == name or getattr(node.func, "attr", None) == name)
+    ]
+
+
+def test_no_hand_built_cache_key_outside_the_cache():
+    """One cache policy: results are cached through `cache.memoize`; only the cache calls `cached` itself."""
+    book = PACKAGE.parents[1] / "book"
+    sources = [p for p in PACKAGE.rglob("*.py") if p.name != "cache.py"] + sorted(book.glob("*.py"))
+    found = [
+        f"{path.name}:{line}" for path in sources for line in _calls_of(ast.parse(path.read_text()), "cached")
+    ]
+    assert not found, f"hand-built cache keys (decorate the function with cache.memoize instead): {found}"
+
+
+def test_the_cache_call_finder_sees_both_spellings():
+    tree = ast.parse(
+        "from seelike.cache import cached\nimport seelike\ncached(1, f)\nseelike.cache.cached(2, g)\n"
+    )
+    assert _calls_of(tree, "cached") == [3, 4]

@@ -14,8 +14,8 @@ train/eval mode), the images (their bytes), the layer names and every setting. T
 process give the same key, so rerunning a notebook cell or moving a widget back to an earlier value loads
 the result instead of recomputing it; any change to a weight, an image or a setting gives a new key.
 
-`cached(key_parts, compute)` is the lower-level call underneath (deprecated for callers: it lets a key
-miss an argument; kept while the chapters still call it).
+`cached(key_parts, compute)` is the lower-level call underneath; nothing outside this module calls it (a
+hand-built key can miss an argument).
 
 The files live in `results_dir()`: `$SEELIKE_CACHE/results`, else `~/.cache/seelike/results` (the same root
 as `seelike.data.cache_dir()`). Delete the folder, or call `clear()`, to start afresh.
@@ -171,8 +171,7 @@ def cached(
 ) -> T:
     """`compute()`'s result, from disk when the same key parts were computed before.
 
-    Deprecated for callers outside this module (chapters build keys by hand with it, and a hand-built key can
-    miss an argument): decorate the function with `memoize` instead. Kept until the chapters move.
+    Only `memoize` calls it: a key built by hand can miss an argument, so decorate the function instead.
 
     Args:
         key_parts: everything the result depends on (see `cache_key`), e.g. a tuple

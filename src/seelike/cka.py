@@ -715,6 +715,7 @@ def model_cka(
     return matrix, list(names_a), list(names_b)
 
 
+@memoize(ignore=("progress",))
 def joint_cka(
     models: Sequence[torch.nn.Module],
     images: torch.Tensor,
@@ -728,55 +729,40 @@ def joint_cka(
     Each model runs once per minibatch and each of its layers becomes one centred Gram matrix; one
     `cka.MinibatchCKA` update adds every pair of layers of every pair of models. Within-model and cross-model
     matrices are blocks of the result (`joint_block`), equal to what `cka.cka_matrix` gives pair by pair, at
-    one set of Grams per model instead of one per comparison. Cached on disk (the models' weights, the images,
-    the layers and the minibatch size are the key).
+    one set of Grams per model instead of one per comparison. Cached on disk (`seelike.cache.memoize`: the
+    models' weights, the images, the layers and the minibatch size are the key).
 
     Args:
         models: M models in eval mode.
         images: (N, C, H, W) images.
         layers: per model, its layer names (default: every named layer, `activations.layer_names`).
         batch_size: the largest minibatch.
+        progress: show a progress bar.
     Returns:
         (matrix, names): matrix (T, T) float64 over all T layers in model order; names[m] = model m's layers.
     """
-    from .cache import cached
-
     names = [list(ls) for ls in layers] if layers is not None else [layer_names(m) for m in models]
     if len(names) != len(models) or not all(names):
         raise ValueError("give one non-empty layer list per model")
+    flat = [f"{m}:{n}" for m, ns in enumerate(names) for n in ns]
+    engine = MinibatchCKA(len(flat), names_x=flat)
+    grams: list[dict[str, torch.Tensor]] = [{} for _ in models]
 
-    def compute() -> torch.Tensor:
-        flat = [f"{m}:{n}" for m, ns in enumerate(names) for n in ns]
-        engine = MinibatchCKA(len(flat), names_x=flat)
-        grams: list[dict[str, torch.Tensor]] = [{} for _ in models]
+    def consumer(m: int):
+        def consume(name: str, activation: torch.Tensor) -> None:
+            grams[m][name] = engine.gram(activation, f"{m}:{name}")
 
-        def consumer(m: int):
-            def consume(name: str, activation: torch.Tensor) -> None:
-                grams[m][name] = engine.gram(activation, f"{m}:{name}")
+        return consume
 
-            return consume
+    def add_minibatch(index: int, batch: torch.Tensor) -> None:
+        engine.update_grams([grams[m][n] for m, ns in enumerate(names) for n in ns])
+        for store in grams:
+            store.clear()
 
-        def add_minibatch(index: int, batch: torch.Tensor) -> None:
-            engine.update_grams([grams[m][n] for m, ns in enumerate(names) for n in ns])
-            for store in grams:
-                store.clear()
-
-        capture(list(models), names, images, [consumer(m) for m in range(len(models))],
-                            batch_size=batch_size, progress=progress, on_batch_end=add_minibatch, min_batch=4,
-                            desc="joint CKA")  # fmt: skip
-        return engine.compute()
-
-    matrix = cached(
-        (
-            "seelike.claims.joint_cka",  # the key this driver has always had; kept so caches stay valid
-            list(models),
-            images,
-            names,
-            {"batch_size": batch_size},
-        ),
-        compute,
-    )
-    return matrix, names
+    capture(list(models), names, images, [consumer(m) for m in range(len(models))],
+            batch_size=batch_size, progress=progress, on_batch_end=add_minibatch, min_batch=4,
+            desc="joint CKA")  # fmt: skip
+    return engine.compute(), names
 
 
 def joint_block(matrix: torch.Tensor, names: Sequence[Sequence[str]], a: int, b: int) -> torch.Tensor:
