@@ -80,8 +80,9 @@ for record in records:
 # %% [markdown]
 # Each row's chapter shows the figure, the per-seed values and the baselines, and says in words what the
 # miniature did and did not show; the notes of each record (below) name the sample sizes and any departure
-# from the rule's wording. Chapters 5 to 8 read the same models, and call the same functions, as this
-# table.
+# from the rule's wording. Chapters [5](05_structure.ipynb), [6](06_local_global.ipynb),
+# [7](07_spatial.ipynb) and [8](08_data_scale.ipynb) read the same models, and call the same functions, as
+# this table.
 
 # %%
 Markdown("\n\n".join(report.record_table(record) for record in records))
