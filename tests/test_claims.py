@@ -172,7 +172,11 @@ def test_record_serialises_and_summarises():
     assert claims.not_attempted("C9", "Fig 9", "x", "offline").verdict == claims.NOT_ATTEMPTED
 
 
-def test_evaluate_runs_every_claim_on_the_legacy_zoo(monkeypatch):
+def test_evaluate_runs_every_claim_on_the_zoo(monkeypatch):
+    """Every claim measured on the committed zoo (at most two seeds per model, few images: the protocol, not
+    the verdicts)."""
+    from seelike import zoo
+
     monkeypatch.setattr(claims, "CKA_IMAGES", 24)
     monkeypatch.setattr(claims, "DISTANCE_IMAGES", 8)
     monkeypatch.setattr(claims, "ERF_IMAGES", 4)
@@ -180,16 +184,17 @@ def test_evaluate_runs_every_claim_on_the_legacy_zoo(monkeypatch):
     monkeypatch.setattr(claims, "PROBE_IMAGES", 40)
     monkeypatch.setattr(claims, "PROBE_CHUNK", 24)  # two chunks, the second smaller
     monkeypatch.setattr(claims, "PROBE_SHOTS", 2)
-    records = claims.evaluate(legacy=True, progress=False)
+    monkeypatch.setattr(claims, "zoo_seeds", lambda name: list(zoo.trained(name))[:2])
+    records = claims.evaluate(progress=False)
     assert [r.claim for r in records] == [f"C{i}" for i in range(1, 15)]
     assert {r.verdict for r in records} <= {REPRODUCED, PARTLY, NOT, claims.NOT_ATTEMPTED}
     by_claim = {r.claim: r for r in records}
-    for claim in [f"C{i}" for i in range(5, 13)]:
+    for claim in [f"C{i}" for i in range(1, 15)]:
         assert by_claim[claim].verdict != claims.NOT_ATTEMPTED, (claim, by_claim[claim].notes)
-        assert by_claim[claim].per_seed and all(len(v) == 1 for v in by_claim[claim].per_seed.values())
-    assert "fine-tuning pair" in by_claim["C14"].notes[0]
-    assert any("ceiling" in note for note in by_claim["C11"].notes)
-    assert "vit-short" in by_claim["C8"].notes[0]
+        assert by_claim[claim].per_seed and all(1 <= len(v) <= 4 for v in by_claim[claim].per_seed.values())
+    assert len(by_claim["C3"].per_seed["local heads, lowest third"]) == min(2, len(zoo.trained("vit")))
+    assert "ceiling" in by_claim["C11"].baselines and "init" in by_claim["C11"].baselines
+    assert "intact baseline: vit of the same seed" in by_claim["C8"].notes[0]
     table = claims.markdown_table(records)
     assert table.count("\n") == 15 and "| C13 | Mixer appendix |" in table
     assert all(r.verdict == claims.NOT_ATTEMPTED for r in claims.evaluate("paper", progress=False))

@@ -813,35 +813,33 @@ ERF_IMAGES, SKIP_IMAGES, PROBE_IMAGES, PROBE_CHUNK = 32, 5_000, 5_000, 1_000
 PROBE_SHOTS, PROBE_L2, HEAD_SUBSET_SIZE = 10, 1e-2, 2
 NOSKIP = {"early": "vit-noskip-1", "middle": "vit-noskip-3", "late": "vit-noskip-5"}
 FRACTIONS = {"vit-data3": 0.03, "vit-data10": 0.10, "vit-data30": 0.30, "vit": 1.0}
-# every zoo entry a claim reads (vit-short: the legacy zoo's intact baseline of the no-skip models)
+# every zoo entry a claim reads
 MODELS = ("vit", "vit-gap", "resnet", "mixer", *FRACTIONS, "vit-noskip-1", "vit-noskip-3", "vit-noskip-5",
-          "vit-short", "vit-pretrain04", "vit-finetune59")  # fmt: skip
+          "vit-pretrain04", "vit-finetune59")  # fmt: skip
 
 
-def zoo_seeds(name: str, legacy: bool) -> list[int | None]:
-    """The seeds of `name` to measure: every trained seed, or [None] for the legacy single-seed zoo."""
+def zoo_seeds(name: str) -> list[int]:
+    """The seeds of `name` to measure: every trained seed in the zoo's manifest."""
     from . import zoo
 
-    if legacy:
-        return [None] if name in zoo.read_manifest(legacy=True)["models"] else []
     return list(zoo.trained(name))
 
 
-def _load(name: str, seed: int | None):
+def _load(name: str, seed: int):
     from . import zoo
 
     return zoo.load(name, seed=seed)
 
 
-def _init(name: str, seed: int | None):
+def _init(name: str, seed: int):
     from . import zoo
 
-    return (zoo.build_legacy(name) if seed is None else zoo.build(name, seed)).eval()
+    return zoo.build(name, seed).eval()
 
 
 def structure_matrices(
-    vit_seeds: Sequence[int | None],
-    resnet_seeds: Sequence[int | None],
+    vit_seeds: Sequence[int],
+    resnet_seeds: Sequence[int],
     images: torch.Tensor,
     *,
     init: bool = False,
@@ -849,7 +847,7 @@ def structure_matrices(
     """Every within-model and ViT × ResNet CKA matrix of C1 and C2 (all named layers), from one `joint_cka`.
 
     Args:
-        vit_seeds, resnet_seeds: seeds of `vit` and `resnet` (None: the legacy zoo's model).
+        vit_seeds, resnet_seeds: seeds of `vit` and `resnet`.
         images: (N, 1, 28, 28) test images.
         init: the untrained networks of the same seeds instead of the trained ones.
     Returns:
@@ -936,20 +934,14 @@ def measure_c13(mixer_seeds, images) -> ClaimRecord:
     return judge_c13([best_two_group_split(m) for m in matrices])
 
 
-def _spec(name: str, seed: int | None):
-    from . import zoo
-
-    return zoo.legacy_spec(name) if seed is None else zoo.spec(name)
-
-
-def _accuracy(name: str, seed: int | None) -> float:
+def _accuracy(name: str, seed: int) -> float:
     from . import zoo
 
     return float(zoo.manifest_entry(name, seed)["test_accuracy"])
 
 
-def _label(seed: int | None) -> str:
-    return "legacy" if seed is None else f"seed {seed}"
+def _label(seed: int) -> str:
+    return f"seed {seed}"
 
 
 def first_stage_modules(resnet) -> list[str]:
@@ -1062,6 +1054,7 @@ def measure_c7(vit_seeds, resnet_seeds, images) -> ClaimRecord:
 def measure_c8(intact: str, seeds_of: dict[str, list], images) -> ClaimRecord:
     """Per seed: within-model CKA (`cka.model_cka` on `images`) between the removed block's input and
     output, intact model (`intact`, same seed) minus no-skip model; test accuracies from the manifest."""
+    from . import zoo
     from .cka import model_cka
 
     def across(name, seed, block):
@@ -1070,7 +1063,7 @@ def measure_c8(intact: str, seeds_of: dict[str, list], images) -> ClaimRecord:
 
     drops, costs, baselines = {}, {}, {}
     for position, name in NOSKIP.items():
-        (block,) = _spec(name, seeds_of[name][0]).no_skip_blocks
+        (block,) = zoo.spec(name).no_skip_blocks
         seeds = [s for s in seeds_of[name] if s in seeds_of[intact]]
         intact_cka = [across(intact, s, block) for s in seeds]
         drops[position] = [i - across(name, s, block) for i, s in zip(intact_cka, seeds, strict=True)]
@@ -1322,7 +1315,6 @@ def evaluate(
     scale: str = "book",
     *,
     claims: Sequence[str] | None = None,
-    legacy: bool | None = None,
     progress: bool = True,
 ) -> list[ClaimRecord]:
     """Every claim of claims.md (or the ones named), measured and judged.
@@ -1331,8 +1323,6 @@ def evaluate(
         scale: "book" (the zoo, offline) or "paper" (timm's public weights; not run offline: every claim is
             `not attempted` with the reason).
         claims: claim ids to evaluate, e.g. ["C1", "C2"]; default all.
-        legacy: measure the legacy single-seed zoo; default: the seeded zoo once `vit` and `resnet` have
-            trained seeds, else the legacy one.
         progress: a progress bar over claims.
     Returns:
         one `ClaimRecord` per claim, in order C1..C14.
@@ -1343,19 +1333,16 @@ def evaluate(
     wanted = [c for c in CLAIMS if c in wanted]
     from tqdm.auto import tqdm
 
-    from . import data, zoo
+    from . import data
 
     if scale == "paper":
         reason = "paper scale runs online on a GPU (`seelike reproduce --scale paper`); not run here"
         return [not_attempted(c, CLAIMS[c][0], "", reason) for c in wanted]
     if scale != "book":
         raise ValueError(f"scale must be 'book' or 'paper', got {scale!r}")
-    if legacy is None:
-        legacy = not (zoo.trained("vit") and zoo.trained("resnet"))
     images = data.fashion_mnist("test")[0]
     cka, distance = images[:CKA_IMAGES], images[:DISTANCE_IMAGES]
-    seeds = {name: zoo_seeds(name, legacy) for name in MODELS}
-    intact = "vit-short" if legacy else "vit"  # the no-skip models' intact baseline (same schedule)
+    seeds = {name: zoo_seeds(name) for name in MODELS}
     fractions = [n for n in FRACTIONS if seeds[n]]
     # claim → (models it needs, measurement)
     steps = {
@@ -1366,7 +1353,7 @@ def evaluate(
         "C5": (("vit", "resnet"), lambda: measure_c5(seeds["vit"], seeds["resnet"], cka, distance)),
         "C6": (("vit", "resnet"), lambda: measure_c6(seeds["vit"], seeds["resnet"], images[:ERF_IMAGES])),
         "C7": (("vit", "resnet"), lambda: measure_c7(seeds["vit"], seeds["resnet"], images[:SKIP_IMAGES])),
-        "C8": ((intact, *NOSKIP.values()), lambda: measure_c8(intact, seeds, cka)),
+        "C8": (("vit", *NOSKIP.values()), lambda: measure_c8("vit", seeds, cka)),
         "C9": (("vit", "resnet", "vit-gap"), lambda: measure_c9(seeds, cka)),
         "C10": (("vit", "vit-gap"), lambda: measure_c10(seeds["vit"], seeds["vit-gap"])),
         "C11": (("vit-data3", "vit-data30", "vit"), lambda: measure_c11(seeds, cka)),
@@ -1379,10 +1366,7 @@ def evaluate(
     for claim in tqdm(wanted, desc="claims", disable=not progress):
         needed, measure = steps[claim]
         if missing := [name for name in needed if not seeds[name]]:
-            zoo_name = "the legacy zoo" if legacy else "the seeded zoo"
-            reason = f"{zoo_name} has no trained {', '.join(missing)}"
-            if claim == "C14" and legacy:
-                reason += " (the legacy zoo has no fine-tuning pair; C14 is measured on the seeded zoo)"
+            reason = f"the zoo has no trained {', '.join(missing)}"
             records[claim] = not_attempted(claim, CLAIMS[claim][0], "", reason)
         else:
             records[claim] = measure()

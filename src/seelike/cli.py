@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import inspect
 import json
 import os
 import re
@@ -108,7 +107,7 @@ def _int_list(text: str) -> list[int]:
 # --------------------------------------------------------------------------------------------- scales
 
 
-def _load(name: str, seed: int | None, device: str) -> nn.Module:
+def _load(name: str, seed: int, device: str) -> nn.Module:
     """`zoo.load`, with an unknown name or seed as a one-line error (a missing checkpoint: code 1)."""
     try:
         return zoo.load(name, seed=seed, device=device)
@@ -633,7 +632,7 @@ def _is_timm_name(name: str) -> bool:
     return name.split(".")[0] in timm.list_models()
 
 
-def _cka_model(name: str, seed: int | None, device: str) -> nn.Module:
+def _cka_model(name: str, seed: int, device: str) -> nn.Module:
     if name in _zoo_names():
         return _load(name, seed, device)
     return zoo.paper_scale_model(name, device=device)
@@ -737,52 +736,30 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _trained() -> list[tuple[str, int | None, dict[str, Any]]]:
-    """Every checkpoint in the manifests: (name, seed, entry); seed None for a single-seed entry.
-
-    Reads both layouts, {name: entry} (a single-seed zoo, or the legacy zoo beside a seeded one) and
-    {name: {seed: entry}} (a seeded zoo).
-    """
-    manifests = [zoo.read_manifest()]
-    if "legacy" in inspect.signature(zoo.read_manifest).parameters:
-        manifests.append(zoo.read_manifest(legacy=True))
-    rows: list[tuple[str, int | None, dict[str, Any]]] = []
-    for manifest in manifests:
-        for name, value in manifest.get("models", {}).items():
-            if "sha256" in value:
-                rows.append((name, None, value))
-            else:
-                rows += [(name, int(seed), entry) for seed, entry in value.items()]
-    return rows
-
-
-def _checkpoint(name: str, seed: int | None) -> Path:
-    return zoo.checkpoint_path(name) if seed is None else zoo.checkpoint_path(name, seed)
+def _trained() -> list[tuple[str, int, dict[str, Any]]]:
+    """Every checkpoint in the zoo's manifest: (name, seed, entry), in the zoo's order of names."""
+    models = zoo.read_manifest().get("models", {})
+    order = {name: index for index, name in enumerate(zoo.names())}
+    rows = [(name, int(seed), entry) for name, seeds in models.items() for seed, entry in seeds.items()]
+    return sorted(rows, key=lambda row: (order.get(row[0], len(order)), row[0], row[1]))
 
 
 def _zoo_names() -> list[str]:
-    """Every zoo entry that can be named: the zoo's own, then any other trained one (legacy entries)."""
-    return list(dict.fromkeys([*zoo.names(), *(name for name, _, _ in _trained())]))
+    """Every zoo entry that can be named."""
+    return zoo.names()
 
 
 def zoo_list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """`seelike zoo list`: every trained checkpoint, its test accuracy and whether its file is here; then the
     zoo entries without any."""
     rows = _trained()
-    order = {name: index for index, name in enumerate(_zoo_names())}
-    seeded = "legacy" in inspect.signature(zoo.read_manifest).parameters  # single-seed entries are legacy
     print(f"{'model':14s} {'seed':>6s} {'test acc':>9s}  checkpoint")
-    for name, seed, entry in sorted(rows, key=lambda row: (order[row[0]], -1 if row[1] is None else row[1])):
-        shown = seed if seed is not None else "legacy" if seeded else entry.get("seed", "-")
+    for name, seed, entry in rows:
         accuracy = f"{entry['test_accuracy']:.2%}" if "test_accuracy" in entry else "-"
-        present = "present" if _checkpoint(name, seed).is_file() else "missing"
-        print(f"{name:14s} {shown!s:>6s} {accuracy:>9s}  {present}")
-    for name in sorted(
-        set(zoo.names()) - {n for n, seed, _ in rows if seed is not None or not seeded}, key=order.get
-    ):
+        present = "present" if zoo.checkpoint_path(name, seed).is_file() else "missing"
+        print(f"{name:14s} {seed:>6d} {accuracy:>9s}  {present}")
+    for name in [n for n in zoo.names() if n not in {row[0] for row in rows}]:
         print(f"{name:14s} {'-':>6s} {'-':>9s}  no trained seed (seelike train {name})")
-    if seeded and any(seed is None for _, seed, _ in rows):
-        print("legacy: the single-seed zoo that the chapters read (data/zoo/legacy)")
     return 0
 
 
@@ -790,7 +767,7 @@ def zoo_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     """`seelike zoo verify`: the sha256 of every checkpoint in the manifest; code 1 when any differs."""
     rows, problems = _trained(), []
     for name, seed, entry in tqdm(rows, desc="sha256", unit="checkpoint"):
-        path, label = _checkpoint(name, seed), name if seed is None else f"{name} seed {seed}"
+        path, label = zoo.checkpoint_path(name, seed), f"{name} seed {seed}"
         if not path.is_file():
             problems.append(f"{label}: {path} is missing")
         elif _sha256(path) != entry.get("sha256"):
