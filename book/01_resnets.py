@@ -52,7 +52,7 @@ except ImportError:
 import numpy as np
 import torch
 
-from seelike import data, gradients, zoo
+from seelike import data, gradients, report, zoo
 from seelike.widgets import basics as views
 
 torch.manual_seed(0)
@@ -85,6 +85,7 @@ toy_images, toy_labels = train_images[:4096], train_labels[:4096]  # enough for 
 # batch of 128 images, at initialisation and again after a few steps of SGD (learning rate 0.05, momentum
 # 0.9). The number that summarises the picture is the ratio of the first layer's gradient to the last
 # one's: 1 means the gradient arrives at the bottom as strong as it left the top.
+# <!-- constants: 0.05 0.9 -->
 
 # %% tags=["nbval-check-output"]
 depth, steps = 32, 20
@@ -101,29 +102,32 @@ print(f"after {steps} steps: residual {ratio['residual', 'trained']:.3g}; plain 
       "(more than twice the residual's mean change)")
 
 # %% [markdown]
-# In the plain network the gradient grows by a roughly constant factor with every layer it passes on its
-# way down, so at initialisation the first layer receives a couple of hundred times the gradient of the
-# last. This is the signature of batch normalisation in a deep plain network: it keeps the forward signal
-# well scaled but makes the backward one explode {cite}`yang2019mean`. (Without normalisation and with
-# PyTorch's default initialisation the same network shows the opposite failure, vanishing gradients; see
-# `DeepMLP(normalization="none")`.) No single learning rate suits layers whose gradients differ by a factor
-# of hundreds; the first steps throw the lower layers far from their initial values, and afterwards the
-# plain network's gradients are jagged from layer to layer, with little left of the smooth structure a
-# well-conditioned network shows {cite}`balduzzi2017shattered`. The residual network's gradient changes by
-# a small factor over the whole depth and stays smooth.
+# In the plain network the gradient grows by a roughly constant factor with every layer it passes on its way
+# down, so at initialisation the first layer receives about {glue:text}`plain_init_ratio:.0f` times the
+# gradient of the last (the residual network: {glue:text}`residual_init_ratio:.2f` times). This is the
+# signature of batch normalisation in a deep plain network: it keeps the forward signal well scaled but makes
+# the backward one explode {cite}`yang2019mean`. (Without normalisation and with PyTorch's default
+# initialisation the same network shows the opposite failure, vanishing gradients; see
+# `DeepMLP(normalization="none")`.) No single learning rate suits layers whose gradients differ by a factor of
+# hundreds; the first steps throw the lower layers far from their initial values, and afterwards the plain
+# network's gradients are jagged from layer to layer, with little left of the smooth structure a
+# well-conditioned network shows {cite}`balduzzi2017shattered`. The residual network's gradient changes by a
+# small factor over the whole depth and stays smooth.
 #
-# The plain network's numbers after training are not printed above, and not to be trusted to any digit: its
-# 20 steps are chaotic. Two CPUs can already draw initial weights that differ in their last bit (PyTorch
-# rounds its random initialisation differently with and without vector instructions), and 20 steps of the
-# plain network amplify that into a different network, with a first/last ratio anywhere between about 0.5
-# and 2 (the residual network gives the same three digits either way). The cell checks what holds on every
-# machine: at initialisation the plain ratio is far above the residual one, and after training the plain
-# network's gradient changes from layer to layer more than twice as much as the residual one's. Here are
-# this machine's values:
+# The plain network's numbers after training are not printed above, and not to be trusted to any digit: its 20
+# steps are chaotic. Two CPUs can already draw initial weights that differ in their last bit (PyTorch rounds
+# its random initialisation differently with and without vector instructions), and 20 steps of the plain
+# network amplify that into a different network, whose first/last ratio can differ from one machine to the
+# next by a factor of several (the residual network gives the same three digits either way). The cell checks
+# what holds on every machine: at initialisation the plain ratio is far above the residual one, and after
+# training the plain network's gradient changes from layer to layer more than twice as much as the residual
+# one's. Here are this machine's values:
 
 # %%
 print(f"plain after {steps} steps, on this machine: ratio {ratio['plain', 'trained']:.3g}, mean layer-to-layer "
       f"change {jagged['plain']:.3f} (residual {jagged['residual']:.3f})")
+report.glue("plain_init_ratio", round(ratio["plain", "init"], -1))
+report.glue("residual_init_ratio", ratio["residual", "init"])
 
 # %% [markdown]
 # Use the sliders to change the depth (up to 56 layers) and the number of SGD steps before the second
@@ -154,35 +158,67 @@ views.live_training_view(toy_images, toy_labels, depth=32, steps=150, lr=0.05)
 # %% [markdown]
 # ## The zoo's ResNet and its plain twin
 #
-# The book's model zoo holds two convolutional networks trained on all of Fashion-MNIST with the same
-# recipe (AdamW, same learning-rate schedule, same seed and data order): `resnet`, a small ResNet-18-style
-# network from timm (four stages of two blocks, 16 to 128 channels, 18 weight layers in all), and
-# `plainnet`, the same network with every skip connection removed. Their training curves are stored in the
-# zoo's manifest; the slider smooths the loss.
+# The book's model zoo holds two convolutional networks trained with the same recipe (AdamW, the same
+# learning-rate schedule, the same seed and data order) on the {glue:text}`train_size` Fashion-MNIST
+# training images left after holding out a validation split: `resnet`, a small ResNet-18-style network from
+# timm (four stages of two blocks, 16 to 128 channels, 18 weight layers in all), and `plainnet`, the same
+# network with every skip connection removed. The zoo trains several seeds of `resnet` and one of `plainnet`;
+# this chapter uses seed 0 of each. Their training curves, with the validation accuracy after every epoch,
+# are stored in the zoo's manifest; the slider smooths the loss.
 
 # %%
-trained = zoo.read_manifest(legacy=True)["models"]
-histories = {name: trained[name]["history"] for name in ("plainnet", "resnet") if name in trained}
-for name in ("plainnet", "resnet"):
-    if name not in trained:
-        print(f"{name:>8}: not trained yet (build it with: {zoo.rebuild_command(name)})")
-        continue
-    entry = trained[name]
+entries = {name: zoo.manifest_entry(name, 0) for name in ("plainnet", "resnet")}
+histories = {name: entry["history"] for name, entry in entries.items()}
+for name, entry in entries.items():
     # The plain network keeps the ResNet's 1×1 projections of the skip path (`downsample`), which its forward
     # never calls: they are counted in the manifest but not used.
-    unused = sum(p.numel() for n, p in zoo.build_legacy(name).named_parameters() if "downsample" in n) if name == "plainnet" else 0
+    unused = sum(p.numel() for n, p in zoo.build(name, seed=0).named_parameters() if "downsample" in n) if name == "plainnet" else 0
     count = f"{entry['parameters'] - unused:,} parameters" + (f" used (+{unused:,} in unused skip projections)" if unused else "")
     print(f"{name:>8}: {count}, test accuracy {entry['test_accuracy']:.4f} "
           f"after {entry['steps']:,} steps ({entry['wall_time_s'] / 60:.0f} min on a CPU)")
 views.zoo_training_curves_view(histories, smoothing=4)
 
+# %%
+resnet_seeds = zoo.trained("resnet")
+resnet_accuracies = [zoo.manifest_entry("resnet", seed)["test_accuracy"] for seed in resnet_seeds]
+final_loss = {name: float(np.mean(history["loss"][-10:])) for name, history in histories.items()}
+report.glue("train_size", f"{entries['resnet']['train_size']:,}")
+report.glue("zoo_steps", f"{entries['resnet']['steps']:,}")
+for name, entry in entries.items():
+    report.glue(f"{name}_accuracy", entry["test_accuracy"])
+    report.glue(f"{name}_final_loss", final_loss[name])
+    report.glue(f"{name}_first_loss", histories[name]["loss"][0])
+report.glue("first_loss_step", histories["resnet"]["step"][0])
+report.glue("accuracy_gap", 100 * (entries["resnet"]["test_accuracy"] - entries["plainnet"]["test_accuracy"]))
+report.glue("n_resnet", len(resnet_seeds))
+report.glue("resnet_seed_spread", 100 * (max(resnet_accuracies) - min(resnet_accuracies)))
+assert final_loss["resnet"] < final_loss["plainnet"] and histories["resnet"]["loss"][0] > histories["plainnet"]["loss"][0]
+assert all(r > p for r, p in zip(histories["resnet"]["validation_accuracy"], histories["plainnet"]["validation_accuracy"], strict=True))
+assert 0 < report.GLUED["accuracy_gap"] < 2, "close, with the ResNet ahead"
+# timm starts every residual block as the identity (its last batch-norm scale is zero); the plain twin is
+# built without that, or its blocks would start by outputting zeros.
+last_bn_scales = {name: [block.bn2.weight for stage in range(1, 5) for block in getattr(zoo.build(name, seed=0), f"layer{stage}")]
+                  for name in ("resnet", "plainnet")}
+assert all((w == 0).all() for w in last_bn_scales["resnet"]) and all((w != 0).all() for w in last_bn_scales["plainnet"])
+
 # %% [markdown]
-# At this depth the two networks end level: the plain network trains just as well as the residual one,
-# and its test accuracy is even a little higher. That agrees with {cite:t}`he2016deep`, who found an
-# 18-layer plain network almost as good as its residual twin on ImageNet and saw the plain networks fall
-# behind only from 34 layers on. Depth is what skip connections pay for: compare the 32- and 56-layer toy
-# networks above. (The residual network's loss also starts falling a little later, because timm initialises
-# each of its blocks to the identity; see the next section.)
+# At this depth the two networks end close, the residual one slightly ahead. Its validation accuracy is the
+# higher one after every epoch; after {glue:text}`zoo_steps` steps its training loss (the mean of the last ten
+# recorded points) is {glue:text}`resnet_final_loss:.3f` against the plain network's
+# {glue:text}`plainnet_final_loss:.3f`, and its test accuracy {glue:text}`resnet_accuracy:.4f` against
+# {glue:text}`plainnet_accuracy:.4f`, a gap of {glue:text}`accuracy_gap:.1f` points. That is more than the
+# {glue:text}`resnet_seed_spread:.1f` points that separate the ResNet's {glue:text}`n_resnet` seeds from one
+# another, but it compares a single run of the plain network, whose own seed-to-seed spread the zoo does not
+# measure. It agrees with {cite:t}`he2016deep`, who found an 18-layer plain network almost as good as its
+# residual twin on ImageNet and saw the plain networks fall clearly behind only from 34 layers on. Depth is
+# what skip connections pay for: compare the 32- and 56-layer toy networks above.
+#
+# Only at the very start is the residual network behind: at step {glue:text}`first_loss_step`, the first
+# recorded point, its loss is still {glue:text}`resnet_first_loss:.2f` against the plain network's
+# {glue:text}`plainnet_first_loss:.2f`. timm initialises each of its blocks to the identity, so it starts out
+# as little more than its stem and classifier, and its branches first have to grow (see the next section).
+# The plain twin cannot start that way, since a block without its skip would then output zeros, and is
+# built without it.
 
 # %% [markdown]
 # ## The residual stream
@@ -199,7 +235,7 @@ views.zoo_training_curves_view(histories, smoothing=4)
 # ratio is infinite.
 
 # %%
-resnets = {"resnet (trained)": zoo.load("resnet"), "resnet (at initialisation)": zoo.build_legacy("resnet").eval()}
+resnets = {"resnet (trained)": zoo.load("resnet", seed=0), "resnet (at initialisation)": zoo.build("resnet", seed=0).eval()}
 stream = gradients.residual_branch_norms(resnets["resnet (trained)"], test_images[:512])
 for block, skip, branch in zip(stream["blocks"], stream["skip"], stream["branch"], strict=True):
     print(f"{block}: ‖skip‖ {skip:6.2f}   ‖f(x)‖ {branch:6.2f}   ratio {skip / branch:5.2f}")
@@ -207,11 +243,31 @@ for block, skip, branch in zip(stream["blocks"], stream["skip"], stream["branch"
 # %%
 views.residual_stream_view(resnets, test_images[:512])
 
+# %%
+ratios = np.asarray(stream["skip"]) / np.asarray(stream["branch"])
+untrained_stream = gradients.residual_branch_norms(resnets["resnet (at initialisation)"], test_images[:512])
+assert max(untrained_stream["branch"]) == 0, "at initialisation every branch outputs zero"
+assert (ratios[:-1] > 1).all() and ratios[-1] < 1, "the skip dominates in every block but the last"
+report.glue("ratio_min", ratios[:-1].min())
+report.glue("ratio_max", ratios[:-1].max())
+report.glue("last_block", stream["blocks"][-1])
+report.glue("last_skip", stream["skip"][-1])
+report.glue("last_branch", stream["branch"][-1])
+report.glue("last_ratio", ratios[-1])
+report.glue("skip_first", stream["skip"][0])
+report.glue("skip_max", max(stream["skip"]))
+report.glue("skip_max_block", stream["blocks"][int(np.argmax(stream["skip"]))])
+
 # %% [markdown]
-# In every block of the trained network the skip is the larger summand, by a factor of about 2 to 4: each
-# block keeps most of what it receives and adds a correction, which grows along with the stream from stage
-# to stage. Compare the network at initialisation, where the branches add nothing at all: training has
-# switched them on, but not to the point of overwriting the stream.
+# In every block of the trained network but the last, the skip is the larger summand, by a factor of
+# {glue:text}`ratio_min:.1f` to {glue:text}`ratio_max:.1f`: these blocks keep most of what they receive and
+# add a correction, and both summands grow along the stream from stage to stage (the skip from
+# {glue:text}`skip_first:.1f` in the first block to {glue:text}`skip_max:.1f` in block {glue:text}`skip_max_block`).
+# The last block, the one just before the pooling and the classifier, is different: its branch
+# ({glue:text}`last_branch:.1f`) outweighs its skip ({glue:text}`last_skip:.1f`), a ratio of
+# {glue:text}`last_ratio:.2f`, so it rewrites the stream more than it corrects it. Compare the network at
+# initialisation, where the branches add nothing at all: training has switched them on, and only in the
+# last block to the point of overwriting the stream.
 #
 # The paper makes the same measurement on Vision Transformers (its Figure 7, our [chapter 7](07_spatial.ipynb)), token by token:
 # the ratio $\|x\| / \|f(x)\|$ for every attention and MLP branch. It finds ratios far larger than a
@@ -224,7 +280,7 @@ views.residual_stream_view(resnets, test_images[:512])
 #   with depth; with batch normalisation it explodes towards the input.
 # - A skip connection adds the identity to every Jacobian: the gradient reaches every layer, deep residual
 #   networks train where plain ones struggle, and an unneeded block can simply output zero.
-# - In the trained ResNet every block adds a branch a few times smaller than the skip it rides on; the paper
-#   compares these two summands between ResNets and ViTs.
+# - In the trained ResNet every block but the last adds a branch smaller than the skip it rides on, and the
+#   last one rewrites its input; the paper compares these two summands between ResNets and ViTs.
 #
 # The next chapter takes apart the other half of a ViT block: self-attention.

@@ -95,26 +95,30 @@ def _moving_average(values: Sequence[float], window: int) -> np.ndarray:
 def training_curves_figure(
     histories: Mapping[str, Mapping[str, list]], smoothing: int = 1, log_loss: bool = False
 ) -> Figure:
-    """Training loss and test accuracy of zoo models against optimisation steps.
+    """Training loss and per-epoch accuracy of zoo models against optimisation steps.
 
     Args:
-        histories: model name → manifest "history" ({"step", "loss", "epoch_step", "test_accuracy"}).
+        histories: model name → manifest "history" ({"step", "loss", "epoch_step"} and the accuracy after
+            each epoch, "validation_accuracy" (the zoo's) or "test_accuracy"; the axis says which).
         smoothing: moving-average window over the recorded loss points (1: raw).
         log_loss: logarithmic loss axis.
     """
     figure, (loss_ax, accuracy_ax) = new_figure(1, 2, figsize=column_size(3.3))
+    split = "validation" if all("validation_accuracy" in h for h in histories.values()) else "test"
     for name, history in histories.items():
         color = MODEL_COLORS.get(name)
         loss = _moving_average(history["loss"], smoothing)
         steps = np.asarray(history["step"])[len(history["step"]) - len(loss) :]
         loss_ax.plot(steps, loss, color=color, label=name)
-        accuracy_ax.plot(history["epoch_step"], history["test_accuracy"], marker="o", color=color, label=name)
+        accuracy_ax.plot(
+            history["epoch_step"], history[f"{split}_accuracy"], marker="o", color=color, label=name
+        )
     loss_ax.set_xlabel("step")
     loss_ax.set_ylabel("training loss" + (f" ({smoothing}-point average)" if smoothing > 1 else ""))
     if log_loss:
         loss_ax.set_yscale("log")
     accuracy_ax.set_xlabel("step")
-    accuracy_ax.set_ylabel("test accuracy (2,000 images)")
+    accuracy_ax.set_ylabel(f"{split} accuracy")
     for ax in (loss_ax, accuracy_ax):
         ax.legend(frameon=False)
     figure.suptitle("Zoo training runs: the same network with and without skip connections")
