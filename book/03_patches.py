@@ -51,12 +51,12 @@ except ImportError:
 import torch
 from IPython.display import display
 
-from seelike import data, figures, patches, zoo
+from seelike import data, figures, patches, report, zoo
 from seelike.widgets import basics as views
 
 torch.manual_seed(0)
 test_images, test_labels = data.fashion_mnist("test")
-vit = zoo.load("vit")
+vit = zoo.load("vit", seed=0)  # the zoo's ViT, seed 0
 image = test_images[:1]  # (1, 1, 28, 28): one ankle boot
 
 # %% [markdown]
@@ -129,10 +129,8 @@ views.patchify_view({"Fashion-MNIST": test_images[0], "photo": photos["astronaut
 # like the first layer of a CNN: the tokenizer spends most of its capacity on coarse structure.
 #
 # Our small ViT is in a different regime. A 4×4 grey patch has only 16 numbers and the model projects it to
-# 128, so the filters can cover every direction of the patch; the variance they explain is spread almost
-# evenly over all 16 components (a perfectly even spread would give 1/16 ≈ 0.06 each). The tokenizer keeps
-# essentially all the pixel information and leaves the processing to the transformer blocks. Switch the view
-# below to *principal components* to see them live; they are also drawn below it.
+# 128, so the filters can cover every direction of the patch. Switch the view below to *principal
+# components* to see them live; they are also drawn below it, after their numbers.
 
 # %% tags=["nbval-check-output"]
 components, explained = patches.filter_principal_components(filters)
@@ -141,6 +139,24 @@ print("variance explained by each component, largest to smallest:", [round(v, 3)
 print(f"by the first 4 of 16: {explained[:4].sum().item():.2f}")
 assert abs(explained.sum().item() - 1) < 1e-9 and (explained.diff() <= 0).all(), "fractions, largest first"
 assert explained[:4].sum() < 0.5, "the zoo ViT spreads its filters over most of the 16 directions"
+
+# %%
+flat_patch = torch.full((components[0].numel(),), 1 / components[0].numel() ** 0.5, dtype=components.dtype)
+brightness = components.reshape(len(components), -1) @ flat_patch  # cosine of each component with a uniform patch
+assert abs(brightness[-1]) > 0.9 and (brightness[:-1].abs() < 0.5).all(), "the weakest component is brightness"
+report.glue("pc_first", explained[0].item())
+report.glue("pc_first4", explained[:4].sum().item())
+report.glue("pc_last", explained[-1].item())
+report.glue("even_share", 1 / len(explained))
+report.glue("brightness_cosine", abs(brightness[-1].item()))
+
+# %% [markdown]
+# The variance is spread over nearly all 16 components: the largest explains only {glue:text}`pc_first:.2f`,
+# the first four together {glue:text}`pc_first4:.2f`, where a perfectly even spread would give
+# {glue:text}`even_share:.4f` to each. The exception is the weakest component, which explains
+# {glue:text}`pc_last:.3f` and is almost exactly a uniform patch (cosine {glue:text}`brightness_cosine:.2f`):
+# the filters differ least in how they respond to a patch's overall brightness. Otherwise the tokenizer keeps
+# the pixel information of a patch in every direction and leaves the processing to the transformer blocks.
 
 # %%
 views.patch_filters_view({"zoo vit (4×4 grey)": filters}, count=32)
@@ -174,47 +190,60 @@ else:
 # which came out with a clear 2D structure: nearby patches, and patches in the same row or column, have
 # similar embeddings.
 #
-# The ViT of chapters 1 to 3 (the earlier single-seed zoo's `vit`, which `zoo.load("vit")` loads) does not
-# learn its position embeddings; it uses fixed **2D sin-cos** embeddings: half of the 128 coordinates are
-# sines and cosines of the column index at different frequencies, half of the row index. The resulting
-# similarity is highest at the patch itself and along its row and its column: a cross. The seeded zoo's
-# ViTs, which chapters 5 to 7 measure, learn theirs from data as the paper's do; the view offers seed 0's
-# too, and the cell after it compares their similarities within a row, within a column and elsewhere.
-# For comparison the view also offers the original Transformer's **1D sin-cos** embedding of the patch
-# *index* (0 … 48 in raster order), which knows the reading order but not the 2D layout: patches at the end
-# of one row look similar to those starting the next. The red square marks the map of one patch (row,
-# column); move it with the sliders.
+# The zoo's ViT learns its position embeddings from data, as the paper's do: they start random and are
+# trained with everything else. Two fixed embeddings, built by formula, show what a position embedding can
+# encode by design. The **2D sin-cos** embedding (`seelike.patches.sincos_2d`, used by several later ViTs)
+# fills half of the coordinates with sines and cosines of the patch's column index at a range of
+# frequencies and the other half with those of its row index, so two patches of the same column share one
+# half of their coordinates exactly and two of the same row the other half: its similarity map is built to be
+# a cross along the patch's row and column. The original Transformer's **1D sin-cos** embedding of the patch
+# *index* (0 … 48 in raster order, `seelike.patches.sincos_1d`) knows the reading order but not the 2D layout:
+# patches at the end of one row look similar to those starting the next. The view offers all three; the red
+# square marks the map of one patch (row, column), and the sliders move it.
 
 # %% tags=["nbval-check-output"]
+grid_size = vit.patch_embed.grid_size[0]
+count = grid_size * grid_size
 embeddings = {
-    "zoo vit: fixed 2D sin-cos": patches.position_embeddings(vit),
-    "seeded zoo vit, seed 0: learned": patches.position_embeddings(zoo.load("vit", seed=0)),
-    "1D sin-cos of the patch index": patches.sincos_1d(49, 128),
+    "zoo vit, seed 0: learned": patches.position_embeddings(vit),
+    "2D sin-cos": patches.sincos_2d(grid_size, vit.embed_dim),
+    "1D sin-cos of the patch index": patches.sincos_1d(count, vit.embed_dim),
 }
-similarity = patches.position_embedding_similarity(embeddings["zoo vit: fixed 2D sin-cos"])
-print("position embeddings:", tuple(embeddings["zoo vit: fixed 2D sin-cos"].shape), "-> similarity grid:", tuple(similarity.shape))
-print("each patch most similar to itself:", bool((similarity.reshape(49, 49).argmax(1) == torch.arange(49)).all()))
-assert (similarity.reshape(49, 49).argmax(1) == torch.arange(49)).all()
-print("patch (3, 3) vs (3, 4), (3, 6), (6, 6):", [round(similarity[3, 3, r, c].item(), 3) for r, c in ((3, 4), (3, 6), (6, 6))])
+similarities = {name: patches.position_embedding_similarity(table).reshape(count, count) for name, table in embeddings.items()}
+rows, columns = torch.arange(count) // grid_size, torch.arange(count) % grid_size
+pairs = {
+    "same row": (rows[:, None] == rows[None]) & (columns[:, None] != columns[None]),
+    "same column": (columns[:, None] == columns[None]) & (rows[:, None] != rows[None]),
+    "neither": (rows[:, None] != rows[None]) & (columns[:, None] != columns[None]),
+}
+means = {name: {key: s[mask].mean().item() for key, mask in pairs.items()} for name, s in similarities.items()}
+for name, table in embeddings.items():
+    print(f"{name}: {tuple(table.shape)}, each patch most similar to itself:", bool((similarities[name].argmax(1) == torch.arange(count)).all()))
+    assert (similarities[name].argmax(1) == torch.arange(count)).all()
+for name in ("zoo vit, seed 0: learned", "2D sin-cos"):  # the cross: row and column above the rest
+    assert min(means[name]["same row"], means[name]["same column"]) > means[name]["neither"] + 0.05, name
+assert abs(means["2D sin-cos"]["same row"] - means["2D sin-cos"]["same column"]) < 1e-9, "rows and columns alike"
 
 # %%
 views.position_similarity_view(embeddings, highlight=(3, 3))
 
 # %%
-learned = patches.position_embedding_similarity(embeddings["seeded zoo vit, seed 0: learned"]).reshape(49, 49)
-rows, columns = torch.arange(49) // 7, torch.arange(49) % 7
-same_row = (rows[:, None] == rows[None]) & (columns[:, None] != columns[None])
-same_column = (columns[:, None] == columns[None]) & (rows[:, None] != rows[None])
-neither = (rows[:, None] != rows[None]) & (columns[:, None] != columns[None])
-print("learned (seed 0): each patch most similar to itself:", bool((learned.argmax(1) == torch.arange(49)).all()))
-print("mean similarity, same row / same column / neither:",
-      [round(learned[pairs].mean().item(), 2) for pairs in (same_row, same_column, neither)])
+for name, values in means.items():
+    print(f"{name}: mean similarity " + ", ".join(f"{key} {value:.3f}" for key, value in values.items()))
+for key, name in (("learned", "zoo vit, seed 0: learned"), ("sincos", "2D sin-cos")):
+    report.glue(f"{key}_same_row", means[name]["same row"])
+    report.glue(f"{key}_same_column", means[name]["same column"])
+    report.glue(f"{key}_neither", means[name]["neither"])
 
 # %% [markdown]
 # The learned embeddings found the grid on their own: each patch's embedding is most like its own, then like
-# those of the patches in its row and in its column, and on average not at all like the rest (diagonal
-# neighbours included). Trained only to classify, the seeded zoo's ViT arrived at the same cross that the
-# sin-cos embeddings are built to have, only blurrier.
+# those of the patches in its row ({glue:text}`learned_same_row:.2f` on average) and in its column
+# ({glue:text}`learned_same_column:.2f`), and on average not at all like the rest
+# ({glue:text}`learned_neither:.2f`, diagonal neighbours included). Trained only to classify, the zoo's ViT
+# arrived at a cross like the one the 2D sin-cos embedding is built to have. The sin-cos cross is a smaller
+# contrast on a high baseline: its lowest frequencies barely change across seven patches, so every pair of
+# embeddings is similar, {glue:text}`sincos_neither:.2f` on average off the row and column against
+# {glue:text}`sincos_same_row:.2f` along them.
 
 # %% [markdown]
 # At paper scale (online only) the learned position embeddings of ViT-B/16: a 14×14 grid of 14×14 maps.
@@ -233,9 +262,8 @@ else:
 # - The projection's filters are the ViT's only direct view of pixels. At ImageNet scale their principal
 #   components are smooth low-frequency patterns; our 4×4 model keeps all 16 directions of a patch.
 # - Position enters only through the position embeddings. Comparing them with cosine similarity shows what
-#   spatial structure they carry: the fixed 2D sin-cos embeddings of the first chapters' ViT are built to
-#   encode row and column; the learned ones of the seeded zoo, and the paper's, discover a 2D layout from
-#   data.
+#   spatial structure they carry: fixed 2D sin-cos embeddings are built to encode row and column; the
+#   learned ones of the zoo's ViT, like the paper's, discover a 2D layout from data.
 #
 # With skip connections ([chapter 1](01_resnets.ipynb)), attention ([chapter 2](02_attention.ipynb)) and patch tokens in hand, the next chapter
 # introduces the paper's main instrument for comparing the representations of two networks: CKA.

@@ -100,6 +100,29 @@ def test_sincos_1d_formula():
     assert table[position, 2 * i + 1].item() == pytest.approx(math.cos(position / 10000 ** (2 * i / 16)))
 
 
+def test_sincos_2d_formula_and_row_column_structure():
+    """Patch (r, c) of a g×g grid gets [sin(c·ω), cos(c·ω), sin(r·ω), cos(r·ω)], ω_k = T^(−k/(D/4 − 1))."""
+    grid, dim = 7, 16
+    table = patches.sincos_2d(grid, dim)
+    assert table.shape == (grid * grid, dim) and table.dtype == torch.float64
+    quarter = dim // 4
+    for r, c in ((0, 0), (2, 5), (6, 3)):
+        for k in range(quarter):
+            omega = 10000.0 ** (-k / (quarter - 1))
+            expected = [math.sin(c * omega), math.cos(c * omega), math.sin(r * omega), math.cos(r * omega)]
+            got = [table[r * grid + c, k + j * quarter].item() for j in range(4)]
+            assert got == pytest.approx(expected, abs=1e-12)
+    grid_view = table.reshape(grid, grid, dim)
+    # same column: identical first half; same row: identical second half; every position distinct
+    assert torch.equal(grid_view[:, 3, : dim // 2], grid_view[:1, 3, : dim // 2].expand(grid, -1))
+    assert torch.equal(grid_view[4, :, dim // 2 :], grid_view[4, :1, dim // 2 :].expand(grid, -1))
+    assert torch.cdist(table, table).add(torch.eye(grid * grid, dtype=torch.float64)).min() > 1e-3
+    # the same embedding as the zoo's fixed position embeddings (vit-localinit), in float64
+    torch.testing.assert_close(table.float(), zoo.sincos_2d(grid, dim))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        patches.sincos_2d(7, 18)
+
+
 def test_filter_principal_components():
     generator = torch.Generator().manual_seed(4)
     direction = torch.randn(1, 2, 3, 3, generator=generator)
