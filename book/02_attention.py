@@ -55,7 +55,7 @@ import inspect
 import torch
 import torch.nn.functional as F
 
-from seelike import activations, data, selfattention, zoo
+from seelike import activations, attention, claims, data, report, selfattention, zoo
 from seelike.widgets import basics as views
 
 torch.manual_seed(0)
@@ -119,24 +119,27 @@ views.attention_scaling_view(num_tokens=16, head_dim=64)
 print(inspect.getsource(selfattention.multi_head_attention))
 
 # %% [markdown]
-# The book's ViT (6 blocks, width 128, 4 heads of 32 dimensions, trained on Fashion-MNIST) uses timm's
-# `Attention` module. Its training recipe gives it two nudges: two heads in each of its first two blocks
-# start out mildly local ([chapter 6](06_local_global.ipynb) says more), and half of its loss rewards the true label while the other
-# half rewards the top class of the book's ResNet, DeiT-style hard distillation {cite}`touvron2021training`.
-#
+# The book's ViT, the zoo's `vit`, uses timm's `Attention` module. It is trained on Fashion-MNIST the
+# paper's way, on the labels alone, with learned position embeddings; the zoo holds several seeds of it and
+# this chapter uses seed 0. Its size:
+
+# %%
+vit = zoo.load("vit", seed=0)
+heads, head_dim = vit.blocks[0].attn.num_heads, vit.blocks[0].attn.head_dim
+print(f"zoo vit, seed 0: {len(vit.blocks)} blocks, width {vit.embed_dim}, {heads} heads of {head_dim} dimensions")
+print(f"test accuracy {zoo.manifest_entry('vit', 0)['test_accuracy']:.4f}")
+
+# %% [markdown]
 # Feeding the same tokens to timm's module and to ours, with the module's own weights, gives the same output
 # and the same attention maps. The maps are read from timm with a hook while its fused path is switched off
 # (`seelike.activations.attention_probabilities`); nothing in timm is modified. timm multiplies the queries by
-# $1/\sqrt{d}$ before the product instead of dividing the scores after it, so in float32 the two differ by
-# rounding (up to about $2 \times 10^{-6}$ on this trained model's first-block maps); we compare in float64,
-# where rounding is a billion times smaller.
-
-# %%
-vit = zoo.load("vit")
-print("zoo vit: test accuracy", zoo.manifest_entry("vit")["test_accuracy"])
+# $1/\sqrt{d}$ before the product instead of dividing the scores after it. For this model's $d = 16$ the
+# factor is $1/4$, a power of two, which rounds the same either way; for other head sizes the two orders
+# differ in float32 in the last bits. We compare in float64, where rounding is a billion times smaller, so
+# the check means the same for any ViT.
 
 # %% tags=["nbval-check-output"]
-vit64 = zoo.load("vit").double()
+vit64 = zoo.load("vit", seed=0).double()
 images = test_images[:8].double()
 captured = {}
 hook = vit64.blocks[0].attn.register_forward_pre_hook(lambda module, args: captured.setdefault("tokens", args[0]))
@@ -182,17 +185,35 @@ print(f"permutation-equivariance error, positions removed: {error_without:.6f}")
 print(f"permutation-equivariance error, positions added:   {error_with:.3f}")
 assert error_without < 1e-9 < 1 < error_with, "equivariant without positions (float64), not with them"
 
+# %%
+accuracy_images, accuracy_labels = test_images[:2000], test_labels[:2000]
+accuracy = {
+    positions: (selfattention.class_probabilities(vit, accuracy_images, positions=positions).argmax(1) == accuracy_labels).double().mean().item()
+    for positions in (True, False)
+}
+with torch.no_grad():
+    output_max = selfattention.vit_encoder(vit64, tokens, positions=True).abs().max().item()
+report.glue("error_without", error_without)
+report.glue("error_with", error_with)
+report.glue("output_max", output_max)
+report.glue("n_accuracy", f"{len(accuracy_images):,}")
+report.glue("accuracy_with", accuracy[True])
+report.glue("accuracy_without", accuracy[False])
+assert accuracy[False] < accuracy[True] - 0.2, "without positions the ViT is much worse"
+
 # %% [markdown]
-# Without positions the error is zero to float64 precision (about $10^{-15}$, printed as 0): shuffling the
-# patches only shuffles the output tokens, and the CLS token, which the classifier reads, does not change at
-# all. With positions the error is 9.6, as large as the output tokens themselves (their entries stay below
-# about 6 in absolute value): the shuffled image is encoded as a different image.
+# Without positions the error is zero to float64 precision (here {glue:text}`error_without:.0e`, printed as
+# 0): shuffling the patches only shuffles the output tokens, and the CLS token, which the classifier reads,
+# does not change at all. With positions the error is {glue:text}`error_with:.1f`, as large as the output
+# tokens themselves (their largest entry is {glue:text}`output_max:.1f` in absolute value): the shuffled
+# image is encoded as a different image.
 #
 # The same experiment on pictures: below, an image and a copy with its 4×4 patches shuffled. The trained ViT
 # (left bars) sees two different images. The same network with its position embeddings removed (right bars)
-# gives *identical* probabilities for both, whatever the shuffle, although its predictions are then no
-# better than chance (about 11% correct on the first 2,000 test images): it was trained with positions.
-# Change the image or the shuffle seed.
+# gives *identical* probabilities for both, whatever the shuffle. Without them it classifies only
+# {glue:text}`accuracy_without:.0%` of the first {glue:text}`n_accuracy` test images correctly, against
+# {glue:text}`accuracy_with:.0%` with them: it was trained with positions, although the bag of patches alone
+# still tells it something about the class (chance is one in ten). Change the image or the shuffle seed.
 
 # %%
 views.shuffled_patches_view(vit, test_images[:16], test_labels[:16], patch_size=4,
@@ -202,21 +223,58 @@ views.shuffled_patches_view(vit, test_images[:16], test_labels[:16], patch_size=
 # ## Attention maps of a trained ViT
 #
 # The ViT sees a 28×28 image as 7×7 = 49 patch tokens plus one extra **CLS** token, whose final state the
-# classifier reads. Each block has 4 heads, and each head gives every one of the 50 tokens an attention map
-# over all 50. Choose an image, a block, a head and a query token below (token 0 is CLS, token $1 + 7r + c$
-# the patch in row $r$, column $c$); the right panel shows the query's weights on the patches, and its title
-# the weight left on CLS.
-#
-# In each of the first two blocks, heads 0 and 1 favour patches near the query while heads 2 and 3 spread
-# almost evenly over the whole image; from the third block on nearly every map is broad. The local heads are
-# soft rather than sharp: a typical query gives its single largest weight only about a quarter of the total,
-# and their mean distance is 8-10 px against 14.4 px for uniform attention. These are the heads the recipe
-# seeded, which start at 7-8 px; training left them roughly there, drifting slightly outward, and by chapter
-# 6's yardstick (local means at most 0.6 of uniform, 8.7 px) only head 0 of each block counts as local.
-# Chapter 6 turns this impression into the paper's measurement, the mean attention distance of every head.
+# classifier reads. Each block has {glue:text}`n_heads` heads, and each head gives every one of the 50 tokens
+# an attention map over all 50. Choose an image, a block, a head and a query token below (token 0 is CLS,
+# token $1 + 7r + c$ the patch in row $r$, column $c$); the right panel shows the query's weights on the
+# patches, and its title the weight left on CLS.
 
 # %%
-views.attention_map_view(vit, test_images[:16], patch_size=4, block=0, head=0, query=25)
+patch_size, grid_size, num_prefix = attention.model_patch_geometry(vit)
+distances, uniform = claims.head_distances(vit, test_images[: claims.DISTANCE_IMAGES])  # (blocks, heads) px
+maps = activations.attention_probabilities(vit, test_images[:16])  # per block: (images, heads, 50, 50)
+patch_maps = [block_maps[:, :, num_prefix:, num_prefix:] for block_maps in maps]  # patch queries, patch keys
+top_weight = torch.stack([m.max(-1).values.mean(dim=(0, 2)) for m in patch_maps])  # (blocks, heads)
+sharp_block, sharp_head = divmod(int(top_weight[:2].argmax()), heads)  # the most concentrated head of blocks 0-1
+between = attention.patch_distances(grid_size, patch_size)  # (49, 49) px between patch centres
+top_patch = patch_maps[sharp_block][:, sharp_head].argmax(-1)  # (images, queries): where each query looks most
+sharp_distance = between.gather(1, top_patch.T).mean().item()
+report.glue("n_heads", heads)
+report.glue("n_distance", f"{claims.DISTANCE_IMAGES:,}")
+report.glue("uniform", uniform)
+report.glue("local_cut", attention.LOCAL_FRACTION * uniform)
+report.glue("min_distance", distances.min().item())
+report.glue("max_distance", distances.max().item())
+report.glue("block0_top_min", top_weight[0].min().item())
+report.glue("block0_top_max", top_weight[0].max().item())
+report.glue("uniform_weight", 1 / maps[0].shape[-1])
+report.glue("sharp_block", sharp_block)
+report.glue("sharp_head", sharp_head)
+report.glue("sharp_top", top_weight[sharp_block, sharp_head].item())
+report.glue("sharp_distance", sharp_distance)
+assert distances.min() > attention.LOCAL_FRACTION * uniform, "no head of this ViT is local"
+assert top_weight[0].max() < top_weight[1].max() > 3 * top_weight[0].min(), "block 1 holds the concentrated heads"
+assert sharp_distance > 0.8 * uniform, "and the patches they pick are hardly nearer than average"
+views.attention_map_view(vit, test_images[:16], patch_size=4, block=sharp_block, head=sharp_head, query=25)
+
+# %% [markdown]
+# Unlike the paper's ViTs, this one has no head that prefers the patches near its query. The measure that
+# shows it is the mean attention distance of [chapter 6](06_local_global.ipynb): the distance between a query
+# patch and the patches it attends to, weighted by attention, averaged over queries and the first
+# {glue:text}`n_distance` test images. Every head of every block lies between
+# {glue:text}`min_distance:.1f` and {glue:text}`max_distance:.1f` px, against {glue:text}`uniform:.1f` px for
+# attention spread evenly over the image; by chapter 6's yardstick a head is local below 0.6 of that,
+# {glue:text}`local_cut:.1f` px, and none comes close.
+#
+# Broad on average is not the same as uniform, though. In the first block a typical query gives its largest
+# weight {glue:text}`block0_top_min:.2f` to {glue:text}`block0_top_max:.2f` of the total, depending on the
+# head (an even spread gives {glue:text}`uniform_weight:.2f` to each token), but in the second block some
+# heads concentrate: head {glue:text}`sharp_head` of block {glue:text}`sharp_block`, shown above, gives its
+# top patch {glue:text}`sharp_top:.2f` of the weight on average, and that patch lies on average
+# {glue:text}`sharp_distance:.1f` px from the query, hardly nearer than the {glue:text}`uniform:.1f` px of a
+# patch chosen at random. These heads pick patches by what they contain rather than by where they are: for the
+# boot above, the query in its middle puts much of its weight on the sole. Chapter 6 measures this for every
+# head of every seed, and asks what a small ViT would need to learn local heads.
+# <!-- constants: 0.6 -->
 
 # %% [markdown]
 # ## Attention rollout
@@ -244,9 +302,10 @@ views.rollout_view(vit, test_images[:16])
 # - Multi-head attention runs several such averages in parallel on slices of the token width.
 # - Without position embeddings a ViT is blind to the arrangement of its patches: its encoder is exactly
 #   permutation-equivariant and its CLS output permutation-invariant.
-# - A trained ViT mixes local and global heads in its first blocks (here, mildly local ones seeded by the
-#   recipe); rollout traces information back through the blocks to the input patches.
+# - The paper's ViTs mix local and global heads in their first blocks. The book's small ViT has no local
+#   head: its early heads attend broadly, some of them sharply but by content rather than by distance.
+#   Rollout traces information back through the blocks to the input patches.
 #
 # The next chapter looks at the tokens themselves: how an image becomes a sequence of patches, and what the
-# learned patch embeddings and the position embeddings look like (fixed ones for this chapter's ViT,
-# learned ones for the seeded zoo's).
+# learned patch embeddings and the position embeddings look like, fixed sin-cos ones built by formula and
+# the learned ones of the zoo's ViT.

@@ -151,9 +151,9 @@ report.glue("even_share", 1 / len(explained))
 report.glue("brightness_cosine", abs(brightness[-1].item()))
 
 # %% [markdown]
-# The variance is spread over nearly all 16 components: the largest explains only {glue:text}`pc_first:.2f`,
-# the first four together {glue:text}`pc_first4:.2f`, where a perfectly even spread would give
-# {glue:text}`even_share:.4f` to each. The exception is the weakest component, which explains
+# The variance is spread over nearly all 16 components: the largest explains only {glue:text}`pc_first:.2f`
+# (a perfectly even spread would give {glue:text}`even_share:.4f` to each), the first four together
+# {glue:text}`pc_first4:.2f`. The exception is the weakest component, which explains
 # {glue:text}`pc_last:.3f` and is almost exactly a uniform patch (cosine {glue:text}`brightness_cosine:.2f`):
 # the filters differ least in how they respond to a patch's overall brightness. Otherwise the tokenizer keeps
 # the pixel information of a patch in every direction and leaves the processing to the transformer blocks.
