@@ -322,8 +322,8 @@ def end_to_end(spec: dict) -> dict:
     from seelike.cka import cka_matrix
 
     def model(name):
-        trained = name in zoo.read_manifest(legacy=True)["models"]
-        return (zoo.load(name) if trained else zoo.build(name).eval()), trained
+        trained = 0 in zoo.trained(name)
+        return (zoo.load(name, seed=0) if trained else zoo.build(name, seed=0).eval()), trained
 
     (vit, vit_trained), (resnet, resnet_trained) = model("vit"), model("resnet")
     images = data.fashion_mnist("test")[0][: spec["n"]]

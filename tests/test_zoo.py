@@ -163,23 +163,18 @@ def test_missing_checkpoint_names_the_fix(tmp_path, monkeypatch):
 
 def _copy_zoo(tmp_path, monkeypatch, name, seed):
     """A private copy of one checkpoint and the manifest, and zoo pointed at it."""
-    legacy = tmp_path / "legacy"
-    legacy.mkdir()
-    source, manifest = zoo.checkpoint_path(name, seed), zoo.LEGACY_MANIFEST if seed is None else zoo.MANIFEST
+    source, manifest = zoo.checkpoint_path(name, seed), zoo.MANIFEST
     monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path)
     monkeypatch.setattr(zoo, "MANIFEST", tmp_path / "manifest.json")
-    monkeypatch.setattr(zoo, "LEGACY_DIR", legacy)
-    monkeypatch.setattr(zoo, "LEGACY_MANIFEST", legacy / "manifest.json")
-    shutil.copy(manifest, zoo.LEGACY_MANIFEST if seed is None else zoo.MANIFEST)
+    shutil.copy(manifest, zoo.MANIFEST)
     shutil.copy(source, zoo.checkpoint_path(name, seed))
     return zoo.checkpoint_path(name, seed)
 
 
-@pytest.mark.parametrize("seeded", [False, True], ids=["legacy", "v2"])
-def test_corrupted_checkpoint_is_refused(tmp_path, monkeypatch, seeded):
-    if seeded and not TRAINED:
-        pytest.skip("no zoo v2 checkpoint yet")
-    name, seed = TRAINED[0] if seeded else ("resnet", None)
+def test_corrupted_checkpoint_is_refused(tmp_path, monkeypatch):
+    if not TRAINED:
+        pytest.skip("no trained checkpoint")
+    name, seed = TRAINED[0]
     path = _copy_zoo(tmp_path, monkeypatch, name, seed)
     zoo.load(name, seed=seed)  # intact copy loads
     raw = bytearray(path.read_bytes())
@@ -228,7 +223,7 @@ def test_teachers_and_pretrained_models_train_first():
 
 
 def test_zoo_fits_in_64_megabytes():
-    files = list(zoo.ZOO_DIR.glob("*.safetensors"))  # the seeded zoo (data/zoo/legacy goes with the chapters)
+    files = list(zoo.ZOO_DIR.glob("*.safetensors"))
     assert sum(path.stat().st_size for path in files) <= 64 * 2**20
     sizes = {path.stem.rsplit("-seed", 1)[0]: path.stat().st_size for path in files}
     projected = sum(
@@ -237,10 +232,14 @@ def test_zoo_fits_in_64_megabytes():
     assert projected <= 64 * 2**20  # every seed of every entry, at the sizes trained so far
 
 
-def test_legacy_zoo_still_loads_for_the_chapters():
-    model = zoo.load("vit")
-    assert model.blocks[0].attn.num_heads == zoo.legacy_spec("vit").arch["num_heads"]
-    assert zoo.manifest_entry("vit")["test_accuracy"] > 0.5
+def test_load_without_a_seed_loads_seed_0():
+    if 0 not in zoo.trained("vit"):
+        pytest.skip("vit seed 0 not trained")
+    model, seed0 = zoo.load("vit"), zoo.load("vit", seed=0)
+    pairs = zip(model.state_dict().values(), seed0.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+    assert zoo.manifest_entry("vit") == zoo.manifest_entry("vit", 0)
+    assert not (zoo.ZOO_DIR / "legacy").exists()  # one zoo, one manifest
 
 
 @pytest.mark.parametrize("name", ["resnet", "plainnet"])

@@ -323,37 +323,27 @@ def build(name_or_spec: str | ModelSpec, seed: int = 0) -> nn.Module:
 
 # --------------------------------------------------------------------------------------------- loading
 # Checkpoints: data/zoo/<name>-seed<k>.safetensors, listed in data/zoo/manifest.json as
-# {"models": {name: {"<seed>": entry}}}. The single-seed zoo that the chapters still read until they move to
-# these models lives in data/zoo/legacy/ (its own manifest, one entry per name): `load(name)`, without a
-# seed, and `manifest_entry(name)` read it; `legacy_spec` and `build_legacy` rebuild its models.
-
-LEGACY_DIR = ZOO_DIR / "legacy"
-LEGACY_MANIFEST = LEGACY_DIR / "manifest.json"
+# {"models": {name: {"<seed>": entry}}}.
 
 
 class CheckpointError(RuntimeError):
     """A zoo checkpoint is missing or does not match its manifest entry."""
 
 
-def read_manifest(legacy: bool = False) -> dict[str, Any]:
-    """The zoo's manifest: {"models": {name: {seed as str: entry}}} (legacy: {"models": {name: entry}})."""
-    path = LEGACY_MANIFEST if legacy else MANIFEST
-    if not path.is_file():
+def read_manifest() -> dict[str, Any]:
+    """The zoo's manifest: {"models": {name: {seed as str: entry}}}."""
+    if not MANIFEST.is_file():
         return {"models": {}}
-    return json.loads(path.read_text())
+    return json.loads(MANIFEST.read_text())
 
 
-def checkpoint_path(name: str, seed: int | None = None) -> Path:
-    """Where the weights of `name` (seed `seed`; None: the legacy zoo's) live."""
-    if seed is None:
-        return LEGACY_DIR / f"{name}.safetensors"
+def checkpoint_path(name: str, seed: int = 0) -> Path:
+    """Where the weights of `name`, seed `seed`, live."""
     return ZOO_DIR / f"{name}-seed{seed}.safetensors"
 
 
-def rebuild_command(name: str, seed: int | None = None) -> str:
-    """The command that makes the checkpoint again (the legacy zoo is frozen: restore it from git)."""
-    if seed is None:
-        return f"git checkout {_display_path(checkpoint_path(name))}"
+def rebuild_command(name: str, seed: int = 0) -> str:
+    """The command that makes the checkpoint of `name`, seed `seed`, again."""
     return f"python -m seelike.train {name} --seed {seed}"
 
 
@@ -362,18 +352,15 @@ def trained(name: str) -> tuple[int, ...]:
     return tuple(sorted(int(s) for s in read_manifest()["models"].get(name, {})))
 
 
-def manifest_entry(name: str, seed: int | None = None) -> dict[str, Any]:
+def manifest_entry(name: str, seed: int = 0) -> dict[str, Any]:
     """The manifest record of a trained entry (accuracies, steps, wall time, training curve, command...).
 
     Args:
         name: a zoo entry.
-        seed: which seed; None reads the legacy single-seed zoo.
+        seed: which seed.
     """
-    if seed is None:
-        entry = read_manifest(legacy=True)["models"].get(name)
-    else:
-        spec(name)
-        entry = read_manifest()["models"].get(name, {}).get(str(seed))
+    spec(name)  # an unknown name fails here
+    entry = read_manifest()["models"].get(name, {}).get(str(seed))
     if entry is None:
         raise CheckpointError(
             f"{name!r} seed {seed} has no manifest entry. Rebuild it: {rebuild_command(name, seed)}"
@@ -381,24 +368,12 @@ def manifest_entry(name: str, seed: int | None = None) -> dict[str, Any]:
     return entry
 
 
-def legacy_spec(name: str) -> ModelSpec:
-    """The configuration a legacy-zoo model was trained with (from its manifest entry)."""
-    config = dict(manifest_entry(name))["config"]
-    fields = {f for f in ModelSpec.__dataclass_fields__}
-    return ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k in fields})
-
-
-def build_legacy(name: str) -> nn.Module:
-    """The untrained network a legacy-zoo model started from."""
-    return build(legacy_spec(name), seed=manifest_entry(name)["config"].get("seed", 0))
-
-
 def _display_path(path: Path) -> str:
     """`path` relative to the repository when it lies inside it, else absolute."""
     return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
-def verify(name: str, seed: int | None = None) -> Path:
+def verify(name: str, seed: int = 0) -> Path:
     """Check that the checkpoint of `name`/`seed` exists and matches its manifest's sha256.
 
     Returns:
@@ -426,12 +401,12 @@ def verify(name: str, seed: int | None = None) -> Path:
     return path
 
 
-def load(name: str, seed: int | None = None, device: str | torch.device = "cpu") -> nn.Module:
+def load(name: str, seed: int = 0, device: str | torch.device = "cpu") -> nn.Module:
     """A trained zoo model in eval mode, weights checked against the manifest's sha256.
 
     Args:
         name: a zoo entry (see `names()`).
-        seed: which trained seed (see `trained(name)`); None loads the legacy single-seed zoo's model.
+        seed: which trained seed (see `trained(name)`).
         device: where to put the model.
 
     Returns:
@@ -439,13 +414,9 @@ def load(name: str, seed: int | None = None, device: str | torch.device = "cpu")
     """
     from safetensors.torch import load_file
 
-    if seed is not None:
-        spec(name)  # an unknown name fails here, before any file is looked for
+    spec(name)  # an unknown name fails here, before any file is looked for
     path = verify(name, seed)
-    if seed is None:
-        model = build_legacy(name)
-    else:
-        model = build(name, seed)
+    model = build(name, seed)
     state = {key: value.float() for key, value in load_file(str(path)).items()}
     model.load_state_dict(state)
     return model.eval().to(device)
