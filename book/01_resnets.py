@@ -52,7 +52,7 @@ except ImportError:
 import numpy as np
 import torch
 
-from seelike import data, gradients, report, zoo
+from seelike import data, gradients, report, skips, zoo
 from seelike.widgets import basics as views
 
 torch.manual_seed(0)
@@ -228,7 +228,7 @@ assert all((w == 0).all() for w in last_bn_scales["resnet"]) and all((w != 0).al
 # batch normalisation. How large is each summand? If $\|f(x)\|$ is small next to $\|x\|$, the block mostly
 # passes its input on and adds a correction; if it is large, the block rewrites its input.
 #
-# `seelike.gradients.residual_branch_norms` measures both inside every block of the trained `resnet`: the
+# `seelike.skips.resnet_branch_norms` measures both inside every block of the trained `resnet`: the
 # length of the channel vector at each spatial position, averaged over positions and 512 test images. The
 # dropdown switches to the same network at initialisation, where timm sets the last batch-norm scale of
 # every branch to zero, so every block starts out as exactly the identity (followed by a ReLU) and the
@@ -236,7 +236,7 @@ assert all((w == 0).all() for w in last_bn_scales["resnet"]) and all((w != 0).al
 
 # %%
 resnets = {"resnet (trained)": zoo.load("resnet", seed=0), "resnet (at initialisation)": zoo.build("resnet", seed=0).eval()}
-stream = gradients.residual_branch_norms(resnets["resnet (trained)"], test_images[:512])
+stream = skips.resnet_branch_norms(resnets["resnet (trained)"], test_images[:512])
 for block, skip, branch in zip(stream["blocks"], stream["skip"], stream["branch"], strict=True):
     print(f"{block}: ‖skip‖ {skip:6.2f}   ‖f(x)‖ {branch:6.2f}   ratio {skip / branch:5.2f}")
 
@@ -245,7 +245,7 @@ views.residual_stream_view(resnets, test_images[:512])
 
 # %%
 ratios = np.asarray(stream["skip"]) / np.asarray(stream["branch"])
-untrained_stream = gradients.residual_branch_norms(resnets["resnet (at initialisation)"], test_images[:512])
+untrained_stream = skips.resnet_branch_norms(resnets["resnet (at initialisation)"], test_images[:512])
 assert max(untrained_stream["branch"]) == 0, "at initialisation every branch outputs zero"
 assert (ratios[:-1] > 1).all() and ratios[-1] < 1, "the skip dominates in every block but the last"
 report.glue("ratio_min", ratios[:-1].min())

@@ -20,6 +20,14 @@ def fashion_test():
     return data.fashion_mnist("test")
 
 
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """A result cache of the test's own (`SEELIKE_CACHE` in tmp_path), so no test reads another's results.
+    Modules that want it for every test: `pytestmark = pytest.mark.usefixtures("private_cache")`."""
+    monkeypatch.setenv("SEELIKE_CACHE", str(tmp_path))
+    return tmp_path
+
+
 # --------------------------------------------------------------------------------------------- widgets
 
 

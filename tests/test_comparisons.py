@@ -11,10 +11,7 @@ import torch
 from seelike import activations, cka, comparisons, zoo
 from seelike import figures as F
 
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SEELIKE_CACHE", str(tmp_path))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,7 @@ from seelike.attention import dataset_mean_attention_distance
 from seelike.receptive_field import resnet_erf_points, vit_erf_points
 from seelike.widgets import figure_signature
 
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SEELIKE_CACHE", str(tmp_path))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")

@@ -166,9 +166,9 @@ def test_probe_layers_shapes_and_range():
     model = zoo.build("vit").eval()
     generator = torch.Generator().manual_seed(6)
     images, labels = torch.rand(24, 1, 28, 28, generator=generator), torch.arange(24) % 3
-    result = probe_layers(model, images[:16], labels[:16], images[16:], labels[16:])
+    result = probe_layers(model, images[:16], labels[:16], images[16:], labels[16:], per_token=True)
     assert result["layers"] == [f"blocks.{i}" for i in range(6)]
-    assert set(result) == {"layers", "cls", "gap", "gap_no_cls", "token"}
+    assert set(result) == {"layers", "depth", "cls", "gap", "gap_no_cls", "token"}
     assert result["token"].shape == (6, 49) and result["cls"].shape == (6,)
     for key in ("cls", "gap", "gap_no_cls", "token"):
         assert ((result[key] >= 0) & (result[key] <= 1)).all()
@@ -193,7 +193,7 @@ def test_probe_view_draws_the_chosen_token():
     )
 
 
-# --------------------------------------------------------------------------------------------- by depth
+# ------------------------------------------------------------------------------------------- pooled in hooks
 
 
 @pytest.fixture(scope="module")
@@ -209,10 +209,10 @@ def probe_data(fashion_test):
     return test_images[train], test_labels[train], test_images[held_out], test_labels[held_out]
 
 
-def test_probe_by_depth_matches_token_probes_for_a_vit(tiny_vit, probe_data):
-    """The pooled read-outs give the same accuracies as `probes.probe_layers` on the stored tokens."""
-    result = probes.probe_by_depth(tiny_vit, *probe_data, l2=0.1)
-    reference = probes.probe_layers(tiny_vit, *probe_data, l2=0.1)
+def test_pooled_probes_match_token_probes_for_a_vit(tiny_vit, probe_data):
+    """The read-outs pooled in the hooks give the same accuracies as those pooled from the stored tokens."""
+    result = probes.probe_layers(tiny_vit, *probe_data, l2=0.1)
+    reference = probes.probe_layers(tiny_vit, *probe_data, l2=0.1, per_token=True)
     assert result["layers"] == reference["layers"] == activations.layer_names(tiny_vit, "blocks")
     torch.testing.assert_close(result["depth"], activations.block_depth(6))
     for readout in ("cls", "gap"):
@@ -220,10 +220,10 @@ def test_probe_by_depth_matches_token_probes_for_a_vit(tiny_vit, probe_data):
     assert set(result) == {"layers", "depth", "cls", "gap"}
 
 
-def test_probe_by_depth_resnet_uses_global_average_pooling(probe_data):
+def test_pooled_probes_of_a_resnet_use_global_average_pooling(probe_data):
     model = zoo.build("resnet", seed=0).eval()
     train_x, train_y, test_x, test_y = probe_data
-    result = probes.probe_by_depth(model, train_x, train_y, test_x, test_y, l2=0.1)
+    result = probes.probe_layers(model, train_x, train_y, test_x, test_y, l2=0.1)
     assert "cls" not in result and len(result["gap"]) == len(result["layers"]) == 8
     name = result["layers"][2]  # independent: store the feature map, average it, fit one probe
     train = activations.collect(model, [name], train_x)[name].double().mean(dim=(2, 3))
@@ -232,17 +232,17 @@ def test_probe_by_depth_resnet_uses_global_average_pooling(probe_data):
     assert result["gap"][2].item() == pytest.approx(float(probes.probe_accuracy(probe, test.float(), test_y)))
 
 
-def test_probe_by_depth_gap_vit_has_no_cls(probe_data):
+def test_pooled_probes_of_a_gap_vit_have_no_cls(probe_data):
     model = zoo.build("vit-gap", seed=0).eval()
-    result = probes.probe_by_depth(model, *probe_data)
+    result = probes.probe_layers(model, *probe_data)
     assert "cls" not in result and result["gap"].shape == (6,)
     assert bool(((result["gap"] >= 0) & (result["gap"] <= 1)).all())
 
 
-def test_probe_by_depth_rejects_mismatched_labels(tiny_vit, probe_data):
+def test_probe_layers_rejects_mismatched_labels(tiny_vit, probe_data):
     train_x, train_y, test_x, test_y = probe_data
     with pytest.raises(ValueError, match="same length"):
-        probes.probe_by_depth(tiny_vit, train_x, train_y[:-1], test_x, test_y)
+        probes.probe_layers(tiny_vit, train_x, train_y[:-1], test_x, test_y)
 
 
 def test_readout_curve_own_follows_the_model():

@@ -1119,8 +1119,8 @@ def probe_curves(model) -> dict:
     the chunks is the accuracy on all PROBE_IMAGES); each chunk is cached.
 
     Returns:
-        as `probes.probe_layers`: "layers" and, per read-out ("cls", "gap", "token", ...), accuracies per
-        block (and per position for "token").
+        as `probes.probe_layers(..., per_token=True)`: "layers", "depth" and, per read-out ("cls", "gap",
+        "token", ...), accuracies per block (and per position for "token").
     """
     import copy
 
@@ -1131,13 +1131,15 @@ def probe_curves(model) -> dict:
     totals: dict = {}
     for start in range(0, len(test_x), PROBE_CHUNK):
         x, y = test_x[start : start + PROBE_CHUNK].double(), test_y[start : start + PROBE_CHUNK]
-        result = probes.probe_layers(model, train_x.double(), train_y, x, y, l2=PROBE_L2)
+        result = probes.probe_layers(model, train_x.double(), train_y, x, y, l2=PROBE_L2, per_token=True)
         for key, value in result.items():
-            if key == "layers":
+            if key in ("layers", "depth"):
                 totals[key] = value
             else:
                 totals[key] = totals.get(key, 0) + value.double() * len(y)
-    return {key: value if key == "layers" else value / len(test_x) for key, value in totals.items()}
+    return {
+        key: value if key in ("layers", "depth") else value / len(test_x) for key, value in totals.items()
+    }
 
 
 def _last_block_probes(model) -> dict[str, float]:
@@ -1228,7 +1230,7 @@ def measure_c11(seeds_of: dict[str, list], images) -> ClaimRecord:
 
 
 def depth_probe(model) -> dict:
-    """Fig 13's probes: `probes.probe_by_depth` in float64, PROBE_SHOTS-shot on `probe_data()`, cached.
+    """Fig 13's probes: `probes.probe_layers` in float64, PROBE_SHOTS-shot on `probe_data()`, cached.
 
     Returns:
         {"depth": (L,) relative depth i / (L − 1) of each block, "accuracy": (L,) accuracy of the model's
@@ -1240,7 +1242,7 @@ def depth_probe(model) -> dict:
 
     train_x, train_y, test_x, test_y = probe_data()
     model = copy.deepcopy(model).double()
-    result = probes.probe_by_depth(model, train_x.double(), train_y, test_x.double(), test_y, l2=PROBE_L2)
+    result = probes.probe_layers(model, train_x.double(), train_y, test_x.double(), test_y, l2=PROBE_L2)
     accuracy, readout = probes.readout_curve(result, "own")
     count = len(accuracy)
     depth = np.arange(count) / (count - 1) if count > 1 else np.zeros(1)

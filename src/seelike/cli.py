@@ -435,17 +435,19 @@ def _probe_layers(scale: Scale, model: nn.Module) -> dict:
 
     if scale.override is None:
         return claims.probe_curves(model)
-    return probes.probe_layers(*_probe_inputs(scale, model), l2=claims.PROBE_L2, progress=True)
+    return probes.probe_layers(
+        *_probe_inputs(scale, model), l2=claims.PROBE_L2, per_token=True, progress=True
+    )
 
 
 def _depth_probe(scale: Scale, model: nn.Module) -> np.ndarray:
     """Chapter 8's probe accuracy by depth of `model`'s own read-out: `claims.depth_probe` (book),
-    `probes.probe_by_depth` with `claims.PROBE_L2` on `--images` test images (an override)."""
+    `probes.probe_layers` with `claims.PROBE_L2` on `--images` test images (an override)."""
     from . import claims, probes
 
     if scale.override is None:
         return claims.depth_probe(model)["accuracy"]
-    result = probes.probe_by_depth(*_probe_inputs(scale, model), l2=claims.PROBE_L2, progress=True)
+    result = probes.probe_layers(*_probe_inputs(scale, model), l2=claims.PROBE_L2, progress=True)
     return probes.readout_curve(result, "own")[0].double().numpy()
 
 

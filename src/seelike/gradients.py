@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +30,6 @@ __all__ = [
     "compare_gradient_norms",
     "gradient_norm_ratio",
     "layer_gradient_norms",
-    "residual_branch_norms",
     "train_deep_net",
     "training_runs",
 ]
@@ -293,15 +291,3 @@ def training_runs(
             record_every=record_every, progress=progress, threads=threads,
         )  # fmt: skip
     return runs
-
-
-# --------------------------------------------------------------------------------------------- ResNet stream
-
-
-# shim until the chapters move; remove after (chapter 1 calls `gradients.residual_branch_norms`; use
-# `skips.resnet_branch_norms`, the one implementation of skip-vs-branch norms).
-def residual_branch_norms(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> dict[str, Any]:
-    """Deprecated alias of `seelike.skips.resnet_branch_norms`."""
-    from .skips import resnet_branch_norms
-
-    return resnet_branch_norms(model, images, batch_size)

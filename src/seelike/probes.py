@@ -1,6 +1,6 @@
 """Linear probes: how linearly decodable the class is from a layer's representation, every probe of the
-book: by layer and read-out (`probe_layers`: CLS, GAP, each token) and by depth on pooled read-outs
-(`probe_by_depth`, Fig 13: pooled inside the capture hooks, affordable at paper scale).
+book, in one function (`probe_layers`): by block and read-out, on read-outs pooled inside the capture hooks
+(CLS, GAP; affordable at paper scale) or, with `per_token`, on every token stored (each token alone too).
 
 A probe is ridge regression onto ±1 one-hot targets (+1 for the true class, −1 elsewhere), solved in closed
 form, as in the paper; the predicted class is the largest output. Probes are fitted per layer on several
@@ -35,7 +35,6 @@ __all__ = [
     "PAPER_PROBE_MODELS",
     "READOUTS",
     "paper_scale",
-    "probe_by_depth",
     "probe_layers",
     "readout_curve",
 ]
@@ -240,34 +239,45 @@ def probe_layers(
     test_labels: torch.Tensor,
     l2: float = 1e-2,
     *,
+    per_token: bool = False,
     relative: bool = True,
     batch_size: int = 256,
     progress: bool = False,
 ) -> dict[str, object]:
-    """Probe accuracy at every residual block for every read-out.
+    """Linear-probe test accuracy at every residual block, for every read-out (Figs 11 and 13).
+
+    By default each block's output is pooled inside the capture hook (`pooled_features`: ViTs give the CLS
+    token when they have one and GAP, the mean over all tokens; ResNets give GAP, the mean over the feature
+    map), so only (N, D) per layer is stored, which keeps paper-scale models affordable. With `per_token`
+    every token is stored (`layer_features`) and probed alone as well. The probes are the same either way:
+    the pooled read-outs give the same accuracies. Cached (`seelike.cache.memoize`).
 
     Args:
-        model: a timm ViT (CLS or GAP) or ResNet in eval mode.
+        model: a timm ViT (CLS or GAP), ResNet or ResNetV2 (not with `per_token`) in eval mode.
         train_images, train_labels: (N, C, H, W) and (N,) to fit the probes.
         test_images, test_labels: held-out images and labels to score them.
-        l2: ridge penalty (relative to the features' scale by default, see `fit_linear_probe`).
+        l2: ridge penalty (relative to the features' scale when `relative`, see `fit_linear_probe`).
+        per_token: also probe each spatial token alone and the mean over the spatial tokens.
         relative: scale-free penalty.
         batch_size: images per forward pass.
         progress: show progress bars.
 
     Returns:
-        {"layers": [names], "gap", "cls", "gap_no_cls": (L,) float64 accuracies (the last two only with a CLS
-        token), "token": (L, P) accuracy of the probe on each spatial token alone}. Cached
-        (`seelike.cache.memoize`).
+        {"layers": block names, "depth": (L,) `activations.block_depth`, "gap": (L,) float64 accuracies,
+        "cls": (L,) for models with a CLS token; with `per_token` also "token": (L, P), each spatial token's
+        own probe, and with a CLS token "gap_no_cls": (L,)}.
     """
-    names, train_tokens, prefix = layer_features(model, train_images, batch_size, progress)
-    _, test_tokens, _ = layer_features(model, test_images, batch_size, progress)
-    curves = _probe_curves(
-        [pooled_features(layer, prefix) for layer in train_tokens],
-        [pooled_features(layer, prefix) for layer in test_tokens],
-        train_labels, test_labels, l2, relative, progress,
-    )  # fmt: skip
-    return {"layers": names, **curves}
+    if len(train_images) != len(train_labels) or len(test_images) != len(test_labels):
+        raise ValueError("images and labels must have the same length")
+    if per_token:
+        names, train_tokens, prefix = layer_features(model, train_images, batch_size, progress)
+        _, test_tokens, _ = layer_features(model, test_images, batch_size, progress)
+        train = [pooled_features(layer, prefix) for layer in train_tokens]
+        test = [pooled_features(layer, prefix) for layer in test_tokens]
+    else:
+        names, train, test = _pooled_readouts(model, train_images, test_images, batch_size, progress)
+    curves = _probe_curves(train, test, train_labels, test_labels, l2, relative, progress)
+    return {"layers": names, "depth": activations.block_depth(len(names)), **curves}
 
 
 def _probe_curves(
@@ -291,7 +301,7 @@ def _probe_curves(
     return {kind: torch.stack(values) for kind, values in curves.items()}
 
 
-# --------------------------------------------------------------------------------------------- by depth
+# --------------------------------------------------------------------------------------------- read-outs
 
 READOUTS = ("own", "cls", "gap")
 
@@ -314,41 +324,11 @@ def _pool(family: str, num_prefix_tokens: int):
     return reduce
 
 
-@memoize(ignore=("progress",))
-def probe_by_depth(
-    model: nn.Module,
-    train_images: torch.Tensor,
-    train_labels: torch.Tensor,
-    test_images: torch.Tensor,
-    test_labels: torch.Tensor,
-    l2: float = 1e-2,
-    *,
-    relative: bool = True,
-    batch_size: int = 256,
-    progress: bool = False,
-) -> dict[str, object]:
-    """Linear-probe test accuracy at every residual block, on read-outs pooled inside the hooks (Fig 13).
-
-    Each block's output is pooled inside the capture hook (`pooled_features`: ViTs give the CLS token when
-    they have one and GAP, the mean over all tokens; ResNets give GAP, the mean over the feature map), so
-    only (N, D) per layer is stored, which keeps paper-scale models affordable. The probes are those of
-    `probe_layers` (the same fit, the same accuracies on a ViT). Cached (`seelike.cache.memoize`).
-
-    Args:
-        model: a timm ViT (CLS or GAP), ResNet or ResNetV2 in eval mode.
-        train_images, train_labels: (N, C, H, W) and (N,) to fit the probes.
-        test_images, test_labels: held-out images and labels.
-        l2: ridge penalty (relative to the features' scale when `relative`, see `fit_linear_probe`).
-        relative: scale-free penalty.
-        batch_size: images per forward pass.
-        progress: progress bars.
-
-    Returns:
-        {"layers": block names, "depth": (L,) `activations.block_depth`, "gap": (L,) float64 accuracies,
-        and "cls": (L,) for models with a CLS token}.
-    """
-    if len(train_images) != len(train_labels) or len(test_images) != len(test_labels):
-        raise ValueError("images and labels must have the same length")
+def _pooled_readouts(
+    model: nn.Module, train_images: torch.Tensor, test_images: torch.Tensor, batch_size: int, progress: bool
+) -> tuple[list[str], list[dict[str, torch.Tensor]], list[dict[str, torch.Tensor]]]:
+    """Block names and, per block, the read-outs {"cls"?, "gap": (N, D)} of both image sets, pooled in the
+    capture hooks (`_pool`)."""
     family = activations.architecture(model)
     prefix = 0
     if family == "vit":
@@ -357,19 +337,17 @@ def probe_by_depth(
             raise ValueError(f"models with {prefix} prefix tokens (registers) are not supported")
     names = activations.layer_names(model, "blocks")
     settings = {"batch_size": batch_size, "reduce": _pool(family, prefix), "progress": progress}
-    train = activations.collect(model, names, train_images, **settings)
-    test = activations.collect(model, names, test_images, **settings)
     readouts = ["cls", "gap"] if prefix else ["gap"]
 
-    def split(stored: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    def split(images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        stored = activations.collect(model, names, images, **settings)
         return [{r: stored[name][:, position] for position, r in enumerate(readouts)} for name in names]
 
-    curves = _probe_curves(split(train), split(test), train_labels, test_labels, l2, relative, progress)
-    return {"layers": names, "depth": activations.block_depth(len(names)), **curves}
+    return names, split(train_images), split(test_images)
 
 
 def readout_curve(result: dict[str, object], readout: str = "own") -> tuple[torch.Tensor, str]:
-    """One read-out's accuracy curve from a `probe_by_depth` (or `probe_layers`) result.
+    """One read-out's accuracy curve from a `probe_layers` result.
 
     Args:
         result: {"cls"?, "gap", ...: (L,) accuracies}.
@@ -415,10 +393,10 @@ def paper_scale(
         models: {"label": timm name} (default `PAPER_PROBE_MODELS`: ViT-B/32 on ImageNet-1k and -21k).
         pretrained: download the public weights (online only); False gives random weights (tests).
         device: default CUDA when available, else the CPU.
-        batch_size, progress: as in `probe_by_depth`.
+        batch_size, progress: as in `probe_layers`.
 
     Returns:
-        {label: `probe_by_depth` result}.
+        {label: `probe_layers` result}.
     """
     from . import data
 
@@ -433,5 +411,5 @@ def paper_scale(
     results = {}
     for label, name in (models or PAPER_PROBE_MODELS).items():
         model = zoo.paper_scale_model(name, pretrained=pretrained, device=device)
-        results[label] = probe_by_depth(model, *train, *test, batch_size=batch_size, progress=progress)
+        results[label] = probe_layers(model, *train, *test, batch_size=batch_size, progress=progress)
     return results

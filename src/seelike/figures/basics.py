@@ -156,7 +156,7 @@ def residual_stream_figure(norms: Mapping, title: str = "") -> Figure:
     """Inside each residual block: the size of the skip (what the shortcut carries) vs the branch f(x).
 
     Args:
-        norms: from `seelike.gradients.residual_branch_norms` ({"blocks", "skip", "branch", "ratio"}).
+        norms: from `seelike.skips.resnet_branch_norms` ({"blocks", "skip", "branch", "ratio"}).
         title: figure title.
     """
     blocks = list(norms["blocks"])

@@ -337,8 +337,9 @@ def probe_accuracy_curves(
     """Fig 11: linear-probe test accuracy per block for each read-out, one panel per model.
 
     Args:
-        results: model name → {"cls", "gap", "gap_no_cls": (L,), "token": (L, P)} (from `probes.probe_layers`;
-            read-outs a model lacks are skipped). P = g² positions in raster order.
+        results: model name → {"cls", "gap", "gap_no_cls": (L,), "token": (L, P)} (from
+            `probes.probe_layers(..., per_token=True)`; read-outs a model lacks are skipped). P = g² positions
+            in raster order.
         token: which spatial token's probe to draw: "mean" for the mean over positions (the band shows their
             range), or a (row, column) on a `reference_grid` grid, mapped to each model's own grid.
         reference_grid: the grid `token` refers to.

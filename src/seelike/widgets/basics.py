@@ -10,7 +10,7 @@ import ipywidgets as widgets
 import torch
 from torch import nn
 
-from .. import gradients, patches, rollout, selfattention
+from .. import gradients, patches, rollout, selfattention, skips
 from ..activations import attention_probabilities
 from ..figures import basics as figures
 from .live import LiveFigure
@@ -98,7 +98,7 @@ def residual_stream_view(models: Mapping[str, nn.Module], images: torch.Tensor) 
 
     @cache
     def norms(name: str):
-        return gradients.residual_branch_norms(models[name], images)
+        return skips.resnet_branch_norms(models[name], images)
 
     def draw(model: str):
         return figures.residual_stream_figure(norms(model), title=f"{model}: the two summands of every block")

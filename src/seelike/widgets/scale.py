@@ -94,7 +94,7 @@ def probe_depth_view(
     """Fig 13, live: linear-probe accuracy against normalised depth for the selected models and read-out.
 
     Args:
-        results: label → a `probes.probe_by_depth` result ({"depth", "gap", "cls"?}), least to most data;
+        results: label → a `probes.probe_layers` result ({"depth", "gap", "cls"?}), least to most data;
             models without the chosen read-out (e.g. a ResNet has no CLS token) are left out of that view.
         models: labels selected at first (default: all).
         readout: "own" (each model's classifier input: CLS if it has one, else GAP), "cls" or "gap".

@@ -73,7 +73,7 @@ def probe_explorer(
     (row, column on the ViT's grid, mapped to each model's own grid).
 
     Args:
-        results: model name → `probes.probe_layers` result.
+        results: model name → `probes.probe_layers(..., per_token=True)` result.
         reference_grid: the grid the positions refer to.
         chance: chance accuracy.
     """
