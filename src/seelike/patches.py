@@ -14,6 +14,8 @@ import math
 import torch
 from torch import nn
 
+from .zoo import sincos_2d  # the zoo builds vit-localinit's fixed positions with it; taught here
+
 __all__ = [
     "paper_scale",
     "divisors",
@@ -195,33 +197,6 @@ def sincos_1d(count: int, dim: int, temperature: float = 10000.0) -> torch.Tenso
     frequencies = 1.0 / temperature ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim)
     angles = torch.arange(count, dtype=torch.float64)[:, None] * frequencies[None]
     return torch.stack([angles.sin(), angles.cos()], dim=-1).reshape(count, dim)
-
-
-def sincos_2d(grid_size: int, dim: int, temperature: float = 10000.0) -> torch.Tensor:
-    """Fixed 2D sin-cos position embeddings of a square grid of patches (MoCo v3 and big_vision's form).
-
-    The first half of the coordinates encodes the patch's column, the second half its row, each as sines and
-    cosines at `dim // 4` frequencies ω_k = temperature^(−k / (dim/4 − 1)), k = 0 … dim/4 − 1: for the patch
-    in row r, column c the embedding is [sin(c·ω), cos(c·ω), sin(r·ω), cos(r·ω)]. Two patches of the same
-    column therefore share the first half exactly, two patches of the same row the second half.
-
-    Args:
-        grid_size: g, patches per side.
-        dim: embedding width D, a multiple of 4 (and at least 8, so that there are two frequencies).
-        temperature: the longest wavelength's scale.
-
-    Returns:
-        (g², D) float64, one row per patch in raster order (row r, column c at index r·g + c).
-    """
-    if dim % 4 or dim < 8:
-        raise ValueError(f"dim must be a multiple of 4 and at least 8, got {dim}")
-    quarter = dim // 4
-    frequencies = 1.0 / temperature ** (torch.arange(quarter, dtype=torch.float64) / (quarter - 1))
-    index = torch.arange(grid_size, dtype=torch.float64)
-    rows, columns = torch.meshgrid(index, index, indexing="ij")
-    x = columns.flatten()[:, None] * frequencies[None]
-    y = rows.flatten()[:, None] * frequencies[None]
-    return torch.cat([x.sin(), x.cos(), y.sin(), y.cos()], dim=1)
 
 
 # --------------------------------------------------------------------------------------------- paper scale

@@ -200,13 +200,29 @@ def attach_normalizer(model: nn.Module, mean: float = FASHION_MNIST_MEAN, std: f
 
 
 def sincos_2d(grid_size: int, dim: int, temperature: float = 10000.0) -> torch.Tensor:
-    """Fixed 2D sin-cos position embeddings, (grid_size², dim), rows in raster order."""
-    if dim % 4:
-        raise ValueError("embedding dimension must be a multiple of 4 for 2D sin-cos")
-    ys, xs = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
-    omega = 1.0 / temperature ** (torch.arange(dim // 4) / (dim // 4 - 1 if dim > 4 else 1))
-    y = ys.flatten()[:, None].float() * omega[None]
-    x = xs.flatten()[:, None].float() * omega[None]
+    """Fixed 2D sin-cos position embeddings of a square grid of patches (MoCo v3 and big_vision's form).
+
+    The first half of the coordinates encodes the patch's column, the second half its row, each as sines and
+    cosines at `dim // 4` frequencies ω_k = temperature^(−k / (dim/4 − 1)), k = 0 … dim/4 − 1: for the patch
+    in row r, column c the embedding is [sin(c·ω), cos(c·ω), sin(r·ω), cos(r·ω)]. Two patches of the same
+    column therefore share the first half exactly, two patches of the same row the second half.
+
+    Args:
+        grid_size: g, patches per side.
+        dim: embedding width D, a multiple of 4 (and at least 8, so that there are two frequencies).
+        temperature: the longest wavelength's scale.
+
+    Returns:
+        (g², D) float64, one row per patch in raster order (row r, column c at index r·g + c).
+    """
+    if dim % 4 or dim < 8:
+        raise ValueError(f"dim must be a multiple of 4 and at least 8, got {dim}")
+    quarter = dim // 4
+    frequencies = 1.0 / temperature ** (torch.arange(quarter, dtype=torch.float64) / (quarter - 1))
+    index = torch.arange(grid_size, dtype=torch.float64)
+    rows, columns = torch.meshgrid(index, index, indexing="ij")
+    x = columns.flatten()[:, None] * frequencies[None]
+    y = rows.flatten()[:, None] * frequencies[None]
     return torch.cat([x.sin(), x.cos(), y.sin(), y.cos()], dim=1)
 
 
@@ -291,7 +307,7 @@ def build(name_or_spec: str | ModelSpec, seed: int = 0) -> nn.Module:
             grid = model_spec.arch["img_size"] // model_spec.arch["patch_size"]
             prefix = model.pos_embed.shape[1] - grid * grid
             table = torch.zeros_like(model.pos_embed)
-            table[0, prefix:] = sincos_2d(grid, model.pos_embed.shape[-1])
+            table[0, prefix:] = sincos_2d(grid, model.pos_embed.shape[-1]).to(table.dtype)
             model.pos_embed.data.copy_(table)
             model.pos_embed.requires_grad_(False)
         for block_index, heads in enumerate(model_spec.local_init_heads):
