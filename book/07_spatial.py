@@ -333,7 +333,7 @@ Markdown(report.record_table(c10))
 # %% tags=["nbval-check-output"]
 print(f"C10 verdict: {c10.verdict}; " + ", ".join(f"({c.name}) {report.outcome(c)}" for c in c10.criteria))
 for name, result in probe_results.items():
-    last = {key: float(values[-1].mean()) for key, values in result.items() if key not in ("layers",)}
+    last = {key: float(values[-1].mean()) for key, values in result.items() if key not in ("layers", "depth")}
     print(f"{name:8s} seed 0, last block:", "  ".join(f"{key} {value:.2f}" for key, value in sorted(last.items())))
 assert c10.summary("vit CLS")[0] > c10.summary("vit tokens")[0] and c10.summary("vit-gap GAP")[0] > c10.summary("vit-gap tokens")[0]
 

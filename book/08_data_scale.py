@@ -263,7 +263,8 @@ for label, results in probes_by_depth.items():
 print("untrained vit by block:", " ".join(f"{v:.2f}" for v in np.mean([p["accuracy"] for p in untrained], axis=0)))
 assert c12.summary("100%")[0] > c12.summary("3%")[0] + 0.05, "full data ahead of 3% at mid-depth"
 assert all(v > 0 for v in c12.criteria[0].values), "on every seed pair"
-assert abs(c12.summary("30%")[0] - c12.summary("10%")[0]) < c12.summary("10%")[1], "10% to 30% within the spread"
+assert c12.criteria[1].holds_in_mean, "the means do not decrease with data"
+assert c12.summary("30%")[0] - c12.summary("10%")[0] > c12.summary("10%")[1], "10% to 30%: a rise larger than the spread"
 
 # %% [markdown]
 # Claim C12 is judged **{glue:text}`c12_verdict`**. At relative depth 0.5 the probes read
@@ -271,9 +272,10 @@ assert abs(c12.summary("30%")[0] - c12.summary("10%")[0]) < c12.summary("10%")[1
 # {glue:text}`c12_100_mean:.3f` for 3%, 10%, 30% and 100% of the data, against {glue:text}`c12_base_0:.3f` for
 # the untrained network: (a) {glue:text}`c12_a`, (b) {glue:text}`c12_b`. Full data raises the intermediate
 # blocks above the 3% model's on every seed pair, as the paper finds for its fractions. Sub-criterion (b)
-# asks every step of data to help; from 10% to 30% the mean moves by {glue:text}`c12_step_10_30:+.3f`,
-# less than the seed-to-seed spread of the 10% models ({glue:text}`c12_10_sd:.3f`), so that step is not
-# resolved by the seeds trained so far. Random
+# asks the means not to fall as data grows, and they rise at every step; the smallest-looking step, from 10%
+# to 30%, moves the mean by {glue:text}`c12_step_10_30:+.3f`, more than the seed-to-seed spread of the 10%
+# models ({glue:text}`c12_10_sd:.3f`). With two seeds of every fraction the miniature shows the paper's
+# ordering at mid-depth. Random
 # features already separate Fashion-MNIST's classes well above chance, which is why the untrained network's
 # probes sit far above 0.1; training adds to that at every depth, and more data adds more.
 # <!-- constants: 3% 10% 30% 100% 0.5 0.1 -->
