@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from seelike import gradients, skips, zoo
+from seelike import skips, zoo
 from seelike.skips import skip_norm_ratio
 
 
@@ -293,8 +293,6 @@ def test_resnet_branch_norms_agree_with_the_old_gradients_path_and_skip_norm_rat
     np.testing.assert_allclose(new["ratio"], old["ratio"], rtol=1e-6)
     stats = skip_norm_ratio(model, x)
     np.testing.assert_allclose(stats.averages()["block"].numpy(), old["ratio"], rtol=1e-6)
-    shim = gradients.residual_branch_norms(model, x, batch_size=2)  # the shim until chapter 1 moves
-    np.testing.assert_array_equal(shim["ratio"], new["ratio"])
 
 
 def test_median_ratios_take_the_median_over_images_of_each_images_ratio():
