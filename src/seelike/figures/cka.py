@@ -7,9 +7,11 @@ heatmap has its diagonal going up to the right.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -117,10 +119,18 @@ class _SpacedLabels(Formatter):
 
 
 def _text_width(text: str, size: float) -> float:
-    """Width in points of `text` at font size `size` (the default sans-serif font)."""
+    """Width in points of `text` at font size `size` (the current default font)."""
+    fonts = (tuple(matplotlib.rcParams["font.family"]), tuple(matplotlib.rcParams["font.sans-serif"]))
+    return _cached_text_width(text, float(size), fonts) if text else 0.0
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_text_width(text: str, size: float, fonts: tuple) -> float:
+    # A text path's extents take milliseconds, and every draw pass asks again for the same few labels;
+    # `fonts` (the rcParams the default font comes from) is part of the key, so a style change is seen.
     from matplotlib.textpath import TextPath
 
-    return float(TextPath((0, 0), text, size=size).get_extents().width) if text else 0.0
+    return float(TextPath((0, 0), text, size=size).get_extents().width)
 
 
 @styled

@@ -309,11 +309,18 @@ def receptive_field_grid(
             patch_size = (patch_sizes or {}).get(row_title)
             shown = _erf_image(ax, to_numpy(erf, np.float64), normalise, patch_size, log_decades)
             ax.set_title(label, fontsize=8.5)
+            ax.xaxis.set_visible(False)  # no ticks: a hidden axis also costs the layout nothing
             if col == 0:
                 ax.set_ylabel(row_title)
+            else:
+                ax.yaxis.set_visible(False)
     scale = "linear colour scale" if log_decades is None else f"log colour scale, {log_decades:g} decades"
     if normalise and shown is not None:  # every map on one scale: 1 = its own maximum
-        figure.colorbar(shown, ax=axes, shrink=0.8, label=f"|gradient| / map maximum\n({scale})")
+        bar = figure.colorbar(shown, ax=axes, shrink=0.8, label=f"|gradient| / map maximum\n({scale})")
+        if log_decades is not None:  # one plain label per decade (mathtext labels and minor ticks are slow)
+            decades = [10.0**-k for k in range(int(log_decades) + 1)]
+            bar.minorticks_off()
+            bar.set_ticks(decades, labels=[f"{d:g}" for d in decades])
     if title:
         figure.suptitle(f"{title}, {scale}")
     return figure
