@@ -276,7 +276,8 @@ if c8 is not None:
     for position, name in claims.NOSKIP.items():
         drop, cost = c8.summary(f"CKA drop, {position}")[0], c8.summary(f"accuracy cost, {position}")[0]
         print(f"{name:13s} block {removed_blocks[name]}: CKA drop {drop:.2f}, accuracy cost {cost:+.2f} points")
-    assert all(c8.summary(f"CKA drop, {p}")[0] > 0.1 for p in claims.NOSKIP), "without skips the block is a boundary"
+    assert all(drop > 0.1 for p in claims.NOSKIP for drop in c8.per_seed[f"CKA drop, {p}"]), "every seed: a boundary"
+    assert all(c8.summary(f"accuracy cost, {p}")[0] < 1 for p in ("middle", "late")), "middle and late cost < 1 point"
     costs = {p: c8.summary(f"accuracy cost, {p}")[0] for p in claims.NOSKIP}
     assert costs["early"] > costs["middle"] and costs["early"] > costs["late"], "the early block costs the most"
 
@@ -285,14 +286,18 @@ if c8 is not None:
 # paper says: the CKA between that block's input and output falls by {glue:text}`c8_cka_drop_early_mean:.2f`
 # (block {glue:text}`c8_block_early`), {glue:text}`c8_cka_drop_middle_mean:.2f` (block
 # {glue:text}`c8_block_middle`) and {glue:text}`c8_cka_drop_late_mean:.2f` (block {glue:text}`c8_block_late`)
-# below the intact `vit`, and the heatmaps split into two groups of layers there. Every drop exceeds 0.1, but
-# with one seed of each no-skip model there is no spread to beat, so sub-criterion (a) {glue:text}`c8_a`.
-# The accuracy cost does not follow the paper: {glue:text}`c8_accuracy_cost_early_mean:+.2f`,
-# {glue:text}`c8_accuracy_cost_middle_mean:+.2f` and {glue:text}`c8_accuracy_cost_late_mean:+.2f` points of
-# test accuracy for the early, middle and late block. The early block costs the most and the middle one
-# almost nothing, so sub-criterion (b), a middle-block cost above a point and above the others,
-# {glue:text}`c8_b`. A six-block ViT on Fashion-MNIST seems to have room to work around one block without
-# skips; in the paper's deeper models the middle block mattered most.
+# below the intact `vit` (means over {glue:text}`c8_cka_drop_middle_n` seeds), and the heatmaps split into
+# two groups of layers there. Every drop exceeds 0.1 in every seed, but the middle block's drop depends on
+# the seed (sd {glue:text}`c8_cka_drop_middle_sd:.2f`) by more than its margin over 0.1 allows for a robust
+# effect, so sub-criterion (a) {glue:text}`c8_a`. The accuracy cost does not follow the paper:
+# {glue:text}`c8_accuracy_cost_early_mean:+.2f` ± {glue:text}`c8_accuracy_cost_early_sd:.2f`,
+# {glue:text}`c8_accuracy_cost_middle_mean:+.2f` ± {glue:text}`c8_accuracy_cost_middle_sd:.2f` and
+# {glue:text}`c8_accuracy_cost_late_mean:+.2f` ± {glue:text}`c8_accuracy_cost_late_sd:.2f` points of test
+# accuracy for the early, middle and late block. The early block costs the most and the late one nothing;
+# the middle block's cost is under a point and changes a lot from seed to seed, so sub-criterion (b), a
+# middle-block cost above a point and above the others, {glue:text}`c8_b`. A six-block ViT on Fashion-MNIST
+# seems to have room to work around one block without skips; in the paper's deeper models the middle block
+# mattered most.
 # <!-- constants: 0.1 -->
 
 # %% [markdown]
