@@ -200,6 +200,8 @@ if fig12:
     last = {name: np.mean(values, axis=0)[-1] for name, values in fig12_results["block outputs"]["curves"].items()}
     assert last["vit-data3"] < last["vit-data10"] < last["vit-data30"], "the last block orders by data"
     assert c11.summary("gap, top third")[0] > c11.summary("gap, bottom third")[0] + 0.02
+    gap_mean, gap_sd = c11.summary("gap, top third")
+    assert 0 < gap_mean < gap_sd, "the top-third data effect is smaller than its spread over seed pairs"
 
 # %% [markdown]
 # Claim C11 is judged **{glue:text}`c11_verdict`**. The block outputs look like the paper's figure. At block 0
@@ -288,7 +290,7 @@ assert c12.summary("30%")[0] - c12.summary("10%")[0] > c12.summary("10%")[1], "1
 # other half of the labels, with the same recipe. Claim C14 compares the two models of a seed block by block
 # (same-layer CKA on the same test images as Fig 12, all ten classes) and asks that the lowest third of the
 # blocks stay more similar than the top third, robustly. The baselines are the untrained network against the
-# fine-tuned model and, once two seeds exist, two pretrained seeds against each other.
+# fine-tuned model and two pretrained seeds against each other.
 
 # %%
 finetuned = bool(seeds["vit-pretrain04"]) and bool(seeds["vit-finetune59"])
@@ -326,13 +328,16 @@ if finetuned:
 # its five with {glue:text}`finetune_accuracy:.1%`, after {glue:text}`finetune_steps` steps. Block by block,
 # fine-tuning leaves the bottom almost as it was (CKA {glue:text}`c14_first:.2f` at block 0) and rewrites the
 # top (CKA {glue:text}`c14_last:.2f` at the last block): over the lowest third of the blocks the mean CKA is
-# {glue:text}`c14_lowest_third_mean:.2f`, over the top third {glue:text}`c14_top_third_mean:.2f`, the
-# direction the paper reports, by a wide margin; with one seed the rule can only say it
-# {glue:text}`c14_a`. The untrained network is the reference that makes the top third's number mean
-# something: against the fine-tuned model it scores {glue:text}`c14_base_0:.2f` (lowest third) and
+# {glue:text}`c14_lowest_third_mean:.2f` ± {glue:text}`c14_lowest_third_sd:.3f`, over the top third
+# {glue:text}`c14_top_third_mean:.2f` ± {glue:text}`c14_top_third_sd:.2f` (mean ± sd over
+# {glue:text}`c14_top_third_n` seeds), the direction the paper reports, on every seed and by more than twice
+# the spread: sub-criterion (a) is {glue:text}`c14_a`. Two references make the numbers mean something. The
+# untrained network against the fine-tuned model scores {glue:text}`c14_base_0:.2f` (lowest third) and
 # {glue:text}`c14_base_1:.2f` (top third), so the fine-tuned top blocks resemble their own pretrained
-# weights' representation less than they resemble a random network's. Fine-tuning on new classes did not
-# adjust the top of the network; it replaced it.
+# weights' representation less than they resemble a random network's. Two pretrained seeds against each
+# other score {glue:text}`c14_base_2:.2f` and {glue:text}`c14_base_3:.2f`: two models trained apart on the
+# same five classes agree at the top far more than one model agrees with itself before and after
+# fine-tuning. Fine-tuning on new classes did not adjust the top of the network; it replaced it.
 
 # %% [markdown]
 # ## At paper scale: ImageNet-21k against ImageNet-1k
@@ -371,8 +376,10 @@ else:
 #   representation through fine-tuning (CKA {glue:text}`c14_lowest_third_mean:.2f` before against after), the
 #   top third does not ({glue:text}`c14_top_third_mean:.2f`, below the untrained network's
 #   {glue:text}`c14_base_1:.2f`).
-# - A verdict short of "reproduced" here is mostly a matter of seeds: the rules ask for the sign on every seed
-#   and a margin over the seed-to-seed spread, and the fractions have one seed so far.
+# - **Seeds against data.** With two seeds of every fraction, C11's data effect at the top is there in the
+#   mean ({glue:text}`c11_gap_top_third_mean:.3f`, 30% over 3%) but its spread over (fraction seed, reference
+#   seed) pairs is larger ({glue:text}`c11_gap_top_third_sd:.3f`): at this scale, which seed a model has
+#   moves its top blocks about as much as ten times the data does.
 # <!-- constants: 3% 10% 30% 100% -->
 #
 # The conclusion puts these verdicts beside those of the other chapters.
