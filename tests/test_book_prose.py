@@ -130,7 +130,7 @@ def test_claim_record_references_name_real_series(chapter):
     # f"CKA drop, {position}": the prefix's slug, then any of the dict keys the f-string runs over
     prefixes = {_slug(p) for p in re.findall(r"f\"([^\"{\n]+)\{", source) if _slug(p)}
     used = {n for cell in markdown_cells(BOOK / f"{chapter}.py") for n in GLUE_ROLE.findall(cell)}
-    # a chapter that measures one claim on several models prefixes the record with the model: c3_vit_localinit_...
+    # a chapter measuring one claim on several models prefixes the record with the model (c3_vit_localinit_)
     models = tuple(_slug(name) + "_" for name in zoo.names())
     bad = []
     for name in used:

@@ -1,5 +1,6 @@
 """The claims' rules on synthetic inputs whose verdict is known by construction."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -286,3 +287,22 @@ def test_joint_cka_blocks_equal_pairwise_cka(tmp_path, monkeypatch):
     torch.testing.assert_close(claims.joint_block(matrix, names, 1, 0), cross.T, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="one non-empty layer list per model"):
         claims.joint_cka([vit, resnet], images, layers[:1])
+
+
+def test_same_layer_curves_equal_pairwise_curves(tmp_path, monkeypatch):
+    """One joint pass over several ViTs gives each pair's same-layer curve, per family, as pair by pair."""
+    from seelike import zoo
+
+    monkeypatch.setenv("SEELIKE_CACHE", str(tmp_path))
+    torch.manual_seed(0)
+    images = torch.rand(24, 1, 28, 28)
+    models = {seed: zoo.build("vit", seed).eval() for seed in (0, 1, 2)}
+    curve = claims.same_layer_curves(models, images, ("blocks", "attn"))
+    for a, b in ((0, 1), (2, 0)):
+        for family in ("blocks", "attn"):
+            expected = claims.same_layer_curve(models[a], models[b], images, family)
+            assert curve(a, b, family).shape == expected.shape == (6,)
+            np.testing.assert_allclose(curve(a, b, family), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(curve(1, 1, "blocks"), np.ones(6), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="was not captured"):
+        curve(0, 1, "mlp")

@@ -18,7 +18,7 @@ Common definitions (claims.md):
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -1174,10 +1174,44 @@ def same_layer_curve(model_a, model_b, images, family: str = "blocks") -> np.nda
     return comparisons.same_layer_cka(model_a, model_b, images, layers, batch_size=CKA_BATCH)[0].numpy()
 
 
+def same_layer_curves(models: dict, images, families: Sequence[str] = ("blocks",)) -> Callable:
+    """Same-layer CKA between any two of several models of one architecture, from one `joint_cka` pass.
+
+    Every model runs once per minibatch whatever the number of comparisons (pair by pair, a reference
+    model would run once per comparison); the values equal `same_layer_curve`'s up to rounding.
+
+    Args:
+        models: {key: model in eval mode}, all with the same layer names.
+        images: (N, C, H, W) images.
+        families: the layer families captured (see `same_layer_curve`); one cached pass covers them all.
+    Returns:
+        curve(key_a, key_b, family) -> (L,) float64 array over the family's layers.
+    """
+    from . import activations
+
+    keys = list(models)
+    layer_sets = [[n for f in families for n in activations.layer_names(m, f)] for m in models.values()]
+    matrix, names = joint_cka(list(models.values()), images, layer_sets, batch_size=CKA_BATCH)
+
+    def curve(key_a, key_b, family: str = families[0]) -> np.ndarray:
+        if family not in families:
+            raise ValueError(f"family {family!r} was not captured; captured: {list(families)}")
+        a, b = keys.index(key_a), keys.index(key_b)
+        block = joint_block(matrix, names, a, b)
+        wanted = activations.layer_names(models[key_a], family)
+        return np.array([float(block[names[a].index(n), names[b].index(n)]) for n in wanted])
+
+    return curve
+
+
+# Fig 12 shows block outputs and attention outputs: one joint pass captures both
+FIG12_FAMILIES = ("blocks", "attn")
+
+
 def fraction_curves(seeds_of: dict[str, list], images, family: str = "blocks") -> dict:
     """Fig 12's curves: same-layer CKA of each data-fraction model (seed s) with a full-data `vit` of
     another seed r, for every pair (s, r); the untrained network of seed s against the same `vit` r; and
-    every two full-data seeds against each other (the ceiling).
+    every two full-data seeds against each other (the ceiling). All from one `same_layer_curves` pass.
 
     Args:
         seeds_of: trained seeds per zoo name (needs "vit" and the fractions).
@@ -1195,15 +1229,14 @@ def fraction_curves(seeds_of: dict[str, list], images, family: str = "blocks") -
         notes.append("no full-data vit of another seed: the reference is the vit the fractions share their "
                      "initialisation with (same seed), which inflates every CKA")  # fmt: skip
     names = [n for n in ("vit-data3", "vit-data10", "vit-data30") if all(s in seeds_of[n] for s, _ in pairs)]
-    curves = {n: [] for n in names}
-    init = []
-    for s, r in pairs:
-        reference = _load("vit", r)
-        for name in names:
-            curves[name].append(same_layer_curve(_load(name, s), reference, images, family))
-        init.append(same_layer_curve(_init("vit-data3", s), reference, images, family))
-    ceiling = [same_layer_curve(_load("vit", a), _load("vit", b), images, family)
-               for a, b in itertools.combinations(seeds_of["vit"], 2)]  # fmt: skip
+    models = {("vit", r): _load("vit", r) for r in seeds_of["vit"]}
+    for s in dict.fromkeys(s for s, _ in pairs):
+        models |= {(name, s): _load(name, s) for name in names} | {("init", s): _init("vit-data3", s)}
+    families = FIG12_FAMILIES if family in FIG12_FAMILIES else (family,)
+    curve = same_layer_curves(models, images, families)
+    curves = {n: [curve((n, s), ("vit", r), family) for s, r in pairs] for n in names}
+    init = [curve(("init", s), ("vit", r), family) for s, r in pairs]
+    ceiling = [curve(("vit", a), ("vit", b), family) for a, b in itertools.combinations(seeds_of["vit"], 2)]
     if not ceiling:
         notes.append("no ceiling: it needs two full-data vit seeds")
     return {"pairs": pairs, "curves": curves, "init": init, "ceiling": ceiling, "notes": notes}
@@ -1271,19 +1304,19 @@ def measure_c12(seeds_of: dict[str, list]) -> ClaimRecord:
 def finetune_curves(pre_seeds, fine_seeds, images) -> dict:
     """The fine-tuning appendix's curves: per seed, same-layer block CKA of vit-pretrain04 and
     vit-finetune59 of that seed; the untrained network of the seed against the fine-tuned model; every two
-    pretrained seeds against each other.
+    pretrained seeds against each other. All from one `same_layer_curves` pass.
 
     Returns:
         {"seeds": [s], "curves": [(L,) per seed], "init": [(L,) per seed], "ceiling": [(L,) per pair]}
     """
     seeds = [s for s in fine_seeds if s in pre_seeds]
-    curves, init = [], []
+    models = {("pre", s): _load("vit-pretrain04", s) for s in pre_seeds}
     for s in seeds:
-        fine = _load("vit-finetune59", s)
-        curves.append(same_layer_curve(_load("vit-pretrain04", s), fine, images))
-        init.append(same_layer_curve(_init("vit-pretrain04", s), fine, images))
-    ceiling = [same_layer_curve(_load("vit-pretrain04", a), _load("vit-pretrain04", b), images)
-               for a, b in itertools.combinations(pre_seeds, 2)]  # fmt: skip
+        models |= {("fine", s): _load("vit-finetune59", s), ("init", s): _init("vit-pretrain04", s)}
+    curve = same_layer_curves(models, images)
+    curves = [curve(("pre", s), ("fine", s)) for s in seeds]
+    init = [curve(("init", s), ("fine", s)) for s in seeds]
+    ceiling = [curve(("pre", a), ("pre", b)) for a, b in itertools.combinations(pre_seeds, 2)]
     return {"seeds": seeds, "curves": curves, "init": init, "ceiling": ceiling}
 
 
