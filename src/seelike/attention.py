@@ -489,7 +489,7 @@ def head_subset_cka(
     capture(
         [vit, other], [[heads_layer], other_layers], images, [stored.__setitem__, stored.__setitem__],
         batch_size=batch_size, progress=progress, on_batch_end=add_minibatch, min_batch=4,
-        desc="head-subset CKA",
+        desc="head-subset CKA", stop=True,  # the layers above the wanted ones need not run
     )  # fmt: skip
     return engine.compute()
 
