@@ -291,16 +291,19 @@ def test_joint_cka_blocks_equal_pairwise_cka(tmp_path, monkeypatch):
 
 def test_same_layer_curves_equal_pairwise_curves(tmp_path, monkeypatch):
     """One joint pass over several ViTs gives each pair's same-layer curve, per family, as pair by pair."""
-    from seelike import zoo
+    from seelike import activations, comparisons, zoo
 
     monkeypatch.setenv("SEELIKE_CACHE", str(tmp_path))
     torch.manual_seed(0)
     images = torch.rand(24, 1, 28, 28)
     models = {seed: zoo.build("vit", seed).eval() for seed in (0, 1, 2)}
     curve = claims.same_layer_curves(models, images, ("blocks", "attn"))
+    assert claims.CKA_BATCH == 256  # the joint pass's minibatch, used pair by pair below
     for a, b in ((0, 1), (2, 0)):
         for family in ("blocks", "attn"):
-            expected = claims.same_layer_curve(models[a], models[b], images, family)
+            layers = activations.layer_names(models[a], family)
+            pair = comparisons.same_layer_cka(models[a], models[b], images, layers, batch_size=256)
+            expected = pair[0].numpy()
             assert curve(a, b, family).shape == expected.shape == (6,)
             np.testing.assert_allclose(curve(a, b, family), expected, rtol=0, atol=1e-12)
     np.testing.assert_allclose(curve(1, 1, "blocks"), np.ones(6), rtol=0, atol=1e-12)

@@ -1161,29 +1161,18 @@ def measure_c10(vit_seeds, gap_seeds) -> ClaimRecord:
     return record
 
 
-def same_layer_curve(model_a, model_b, images, family: str = "blocks") -> np.ndarray:
-    """Same-layer CKA of every layer of `family` ("blocks": block outputs; "attn": attention outputs; any
-    family of `activations.layer_names`), `comparisons.same_layer_cka` on `images`, cached on disk.
-
-    Returns:
-        (L,) float64 array, one value per layer of the family.
-    """
-    from . import activations, comparisons
-
-    layers = activations.layer_names(model_a, family)
-    return comparisons.same_layer_cka(model_a, model_b, images, layers, batch_size=CKA_BATCH)[0].numpy()
-
-
 def same_layer_curves(models: dict, images, families: Sequence[str] = ("blocks",)) -> Callable:
     """Same-layer CKA between any two of several models of one architecture, from one `joint_cka` pass.
 
-    Every model runs once per minibatch whatever the number of comparisons (pair by pair, a reference
-    model would run once per comparison); the values equal `same_layer_curve`'s up to rounding.
+    Every model runs once per minibatch whatever the number of comparisons (pair by pair, with
+    `comparisons.same_layer_cka`, a reference model would run once per comparison); the values equal the
+    pairwise ones up to rounding.
 
     Args:
         models: {key: model in eval mode}, all with the same layer names.
         images: (N, C, H, W) images.
-        families: the layer families captured (see `same_layer_curve`); one cached pass covers them all.
+        families: layer families of `activations.layer_names` ("blocks": block outputs; "attn": attention
+            outputs); one cached pass covers them all.
     Returns:
         curve(key_a, key_b, family) -> (L,) float64 array over the family's layers.
     """
@@ -1216,7 +1205,7 @@ def fraction_curves(seeds_of: dict[str, list], images, family: str = "blocks") -
     Args:
         seeds_of: trained seeds per zoo name (needs "vit" and the fractions).
         images: (N, 1, 28, 28) test images.
-        family: the layers compared (see `same_layer_curve`).
+        family: the layers compared (a family of `FIG12_FAMILIES` or any of `activations.layer_names`).
     Returns:
         {"pairs": [(s, r)], "curves": {name: [(L,) array per pair]}, "init": [(L,) per pair],
          "ceiling": [(L,) per pair of vit seeds], "notes": [str]}
