@@ -135,8 +135,9 @@ report.glue("steps", zoo.manifest_entry("vit", 0)["steps"])
 # (a) over the top third of the blocks the 30% model is closer to `vit` than the 3% model, robustly over
 # seeds, and (b) that this gap is smaller in the bottom third.
 #
-# `claims.fraction_curves` computes every curve; each comparison is `comparisons.same_layer_cka`, the
-# diagonal of the cross-model CKA matrix of [chapter 5](05_structure.ipynb), cached on disk.
+# `claims.fraction_curves` computes every curve from one joint CKA pass over all the models
+# (`claims.same_layer_curves`, cached on disk): each curve is the same-layer diagonal of a cross-model CKA
+# matrix like those of [chapter 5](05_structure.ipynb).
 
 # %%
 FAMILIES = {"block outputs": "blocks", "attention outputs": "attn"}
