@@ -43,6 +43,13 @@ def test_verdict_rule():
     assert claims.verdict([c(True, True, True), c(False, False)]) == PARTLY  # some robust, the other fails
     assert claims.verdict([c(False, False, True), c(True, True)]) == NOT  # the main one fails
     assert claims.verdict([c(True, False, True), c(False, False)]) == NOT  # nothing robust, one fails
+    # that last case is the one claims.md names no verdict for; no other case is it
+    assert claims.unnamed_by_rule([c(True, False, True), c(False, False)])
+    assert not any(
+        claims.unnamed_by_rule(criteria)
+        for criteria in ([c(True, True, True), c(True, True)], [c(True, False, True), c(True, False)],
+                         [c(True, True, True), c(False, False)], [c(False, False, True), c(True, True)], [])
+    )  # fmt: skip
 
 
 def _staged_matrix(stages=(3, 3, 3), within=0.9, between=0.2):

@@ -148,10 +148,25 @@ def every_seed(name: str, statement: str, holds: Sequence[bool], *, main: bool =
     )
 
 
+def _main(criteria: Sequence[Criterion]) -> list[Criterion]:
+    """The main sub-criteria (the first one when none is marked main)."""
+    return [c for c in criteria if c.main] or list(criteria[:1])
+
+
+def unnamed_by_rule(criteria: Sequence[Criterion]) -> bool:
+    """True for the case claims.md's rule names no verdict for: the main sub-criterion holds in the mean,
+    another fails in the mean and none is robust. `verdict` reads it as NOT (see the module docstring)."""
+    return (
+        bool(criteria)
+        and all(c.holds_in_mean for c in _main(criteria))
+        and not all(c.holds_in_mean for c in criteria)
+        and not any(c.robust for c in criteria)
+    )
+
+
 def verdict(criteria: Sequence[Criterion]) -> str:
     """The verdict of claims.md's rule from the sub-criteria's outcomes."""
-    main = [c for c in criteria if c.main] or list(criteria[:1])
-    if not all(c.holds_in_mean for c in main):
+    if not all(c.holds_in_mean for c in _main(criteria)):
         return NOT
     if all(c.robust and not c.partial_only for c in criteria):
         return REPRODUCED
