@@ -6,12 +6,16 @@
 Each chapter's code runs top to bottom as the notebook would (a warm result cache makes that quick); every
 `LiveFigure` it creates is recorded. Then each control of each view takes each of its other values in turn
 (a slider its minimum, middle and maximum; a multiple choice its first option alone), and the redraw's
-wall time is `LiveFigure.last_redraw_s`. The whole sweep runs twice: the first pass may compute a measure
+wall time is `LiveFigure.last_redraw_s`. The sweep runs three times: the first pass may compute a measure
 for a control value the chapter never used (the view then says how long it took); the second reads the
-result cache and shows the latency a reader gets from then on. The issue's target is ≤ 0.3 s per redraw.
+result cache and shows the latency a reader gets from then on; the third repeats the second with the
+redraw path the views had before `figures.redraw` (every redraw laid out in full and saved with
+`bbox_inches="tight"`, `figures.style.png_bundle`), so the two are compared in one run. The issue's target
+is ≤ 0.3 s per redraw.
 
-Columns, per view: redraws (changes made), median and max seconds of the first pass, max of the second
-pass, and the slowest control. Timings are of this machine with `--threads` threads (default 2).
+Columns, per view: redraws (changes made), max seconds of the first pass, median and max of the second
+pass, the share of its redraws that reused the layout, median and max of the third pass (full layout), and
+the slowest control. Timings are of this machine with `--threads` threads (default 2).
 """
 
 from __future__ import annotations
@@ -80,6 +84,14 @@ def sweep(view) -> dict[str, list[float]]:
     return times
 
 
+def full_layout_render(view, figure):
+    """The redraw path before `figures.redraw`: a full layout and a tight crop for every redraw."""
+    from seelike.figures.style import png_bundle
+
+    view.layout_reused = False
+    return png_bundle(figure)
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="*", default=list(DEFAULT_CHAPTERS))
@@ -96,25 +108,47 @@ def main(argv: list[str] | None = None) -> list[dict]:
         views = run_chapter(path)
         print(f"{path.stem}: ran in {time.perf_counter() - start:.1f} s, {len(views)} live views", flush=True)
         for index, view in enumerate(views):
-            first, second = sweep(view), sweep(view)
-            flat = [t for ts in first.values() for t in ts]
+            first = sweep(view)
+            reused: list[bool] = []
+            record = view._render
+
+            def recording(figure, view=view, record=record, reused=reused):
+                png = record(figure)
+                reused.append(bool(view.layout_reused))
+                return png
+
+            view._render = recording
+            cached = sweep(view)
+            view._render = lambda figure, view=view: full_layout_render(view, figure)
+            full = sweep(view)
+            del view._render
+            flat = [t for ts in cached.values() for t in ts]
             if not flat:
                 continue
-            slowest = max(first, key=lambda name: max(first[name]))
+            flat_full = [t for ts in full.values() for t in ts]
+            slowest = max(cached, key=lambda name: max(cached[name]))
             function = getattr(view.draw, "__qualname__", "?").split(".<locals>")[0]
             rows.append({
                 "view": f"{path.stem} #{index} {function}",
                 "redraws": len(flat),
+                "first_max": max(t for ts in first.values() for t in ts),
                 "median": statistics.median(flat),
                 "max": max(flat),
-                "max_cached": max(t for ts in second.values() for t in ts),
+                "reused": sum(reused) / len(reused),
+                "full_median": statistics.median(flat_full),
+                "full_max": max(flat_full),
                 "slowest": slowest,
             })  # fmt: skip
-    print("\n| view | redraws | median s | max s | max s, second pass | slowest control |")
-    print("|---|---|---|---|---|---|")
+    print("\n| view | redraws | max s, first pass | median s | max s | layout reused | median s, full layout "
+          "| max s, full layout | slowest control |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        times = f"{r['median']:.2f} | {r['max']:.2f} | {r['max_cached']:.2f}"
-        print(f"| {r['view']} | {r['redraws']} | {times} | {r['slowest']} |")
+        times = f"{r['first_max']:.2f} | {r['median']:.2f} | {r['max']:.2f} | {r['reused']:.0%}"
+        print(f"| {r['view']} | {r['redraws']} | {times} | {r['full_median']:.2f} | {r['full_max']:.2f} "
+              f"| {r['slowest']} |")  # fmt: skip
+    every = [r["median"] for r in rows]
+    if every:
+        print(f"\nviews with a median redraw <= 0.3 s: {sum(m <= 0.3 for m in every)} of {len(every)}")
     return rows
 
 

@@ -69,3 +69,24 @@ def test_gpu_check_runs_what_a_cpu_can(paper, capsys):
     assert "(d) paper-scale cka_matrix, N=8 (74 × 50 layers)" in out
     assert "| T | materialising peak MB |" in out  # bench_attention_distance's table
     assert "skipped on this machine" in out
+
+
+def test_widget_benchmark_sweeps_every_control_of_a_chapter(tmp_path, capsys, monkeypatch):
+    chapter = tmp_path / "tiny_chapter.py"
+    chapter.write_text(
+        "import ipywidgets as widgets, torch\n"
+        "from seelike import figures\n"
+        "from seelike.widgets.live import LiveFigure\n"
+        "distances = torch.linspace(2, 14, 48).reshape(6, 8)\n"
+        "view = LiveFigure(lambda block: figures.mean_distance_by_head(distances, uniform=14.4,\n"
+        "                  highlight_block=block, title=f'block {block}'),\n"
+        "                  block=widgets.IntSlider(value=0, min=0, max=5))\n"
+    )
+    monkeypatch.chdir(tmp_path)  # the benchmark changes into book/; monkeypatch changes back
+    rows = load("bench_widgets").main([str(chapter), "--threads", "1"])
+    out = capsys.readouterr().out
+    assert "| view | redraws |" in out and "views with a median redraw <= 0.3 s:" in out
+    (row,) = rows
+    assert row["redraws"] == 3  # the middle, the maximum, back to the start (the minimum is the start)
+    assert row["reused"] == 1.0  # only colours and the title's text change: every redraw reuses the layout
+    assert row["full_max"] > 0 and row["max"] > 0

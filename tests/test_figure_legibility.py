@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 import seelike.figures as F
 from seelike.figures import legibility, style
 
-INFRASTRUCTURE = {"style", "legibility"}  # modules of the standard itself, not of figures
+INFRASTRUCTURE = {"style", "legibility", "redraw"}  # the standard and the live redraw path, not figures
 RNG = np.random.default_rng(0)
 CLASSES = [
     "T-shirt/top",

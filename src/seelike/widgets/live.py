@@ -11,6 +11,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from ..figures.redraw import layout_key, render_png, reuse_layout
 from ..figures.style import figure_title, png_bundle
 
 __all__ = ["LiveFigure", "figure_png", "figure_signature", "figure_title", "widget_view_bundle"]
@@ -53,6 +54,11 @@ class LiveFigure:
         self.figure: Figure = self._draw()
         self.default_png, self.default_size = png_bundle(self.figure)
         self._show(self.default_png, self.default_size)
+        # the last figure laid out in full, and its layout key: a redraw whose figure has the same key
+        # takes its layout instead of computing it (`figures.redraw`)
+        key = layout_key(self.figure)  # the default PNG's draw laid the figure out
+        self._laid_out: tuple[Figure, tuple] | None = None if key is None else (self.figure, key)
+        self.layout_reused: bool | None = None  # whether the last redraw took the laid-out figure's layout
         for control in controls.values():
             control.observe(self._on_change, names="value")
         # "redrawing…" while a redraw runs, then how long a slow one took (a measure computed the first
@@ -86,13 +92,23 @@ class LiveFigure:
         start = time.perf_counter()
         try:
             self.figure = self._draw()
-            self._show(*png_bundle(self.figure))
+            self._show(*self._render(self.figure))
         except Exception:
             self.status.value = "redraw failed (the error is below the notebook cell)"
             raise
         self.last_redraw_s = time.perf_counter() - start
         slow = self.last_redraw_s > SLOW_REDRAW_S
         self.status.value = f"redrawn in {self.last_redraw_s:.1f} s" if slow else ""
+
+    def _render(self, figure: Figure) -> tuple[bytes, dict[str, int]]:
+        """A redraw's PNG (`figures.redraw.render_png`: one draw), reusing the last full layout if it fits."""
+        reused = self._laid_out is not None and reuse_layout(self._laid_out[0], figure, self._laid_out[1])
+        png = render_png(figure)
+        if not reused:
+            key = layout_key(figure)  # after the draw: the positions constrained layout chose
+            self._laid_out = None if key is None else (figure, key)
+        self.layout_reused = reused
+        return png
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict]:
         bundle = dict(widget_view_bundle(self.widget, include=include, exclude=exclude))

@@ -1,0 +1,127 @@
+"""The live views' fast redraw (`seelike.figures.redraw`): a reused layout gives the pixels a full layout
+gives, and a figure whose layout could differ is laid out in full."""
+
+from __future__ import annotations
+
+import io
+
+import ipywidgets as widgets
+import numpy as np
+import pytest
+import test_figure_legibility as synthetic
+import torch
+from PIL import Image
+from test_figure_legibility import CASES, _cka, _distances, _resnet_names, _vit_names
+
+import seelike.figures as F
+from seelike.figures import redraw
+from seelike.figures.style import png_bundle
+from seelike.widgets.live import LiveFigure, figure_signature
+
+# figures whose layout key is None: they hold an artist outside the axes that the key cannot measure
+NOT_REUSABLE: set[str] = set()
+
+
+def _figures(name: str) -> list:
+    """The case's figures, from the same random inputs every time."""
+    synthetic.RNG = np.random.default_rng(0)
+    torch.manual_seed(0)
+    built = CASES[name]()
+    return built if isinstance(built, list) else [built]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_same_figure_again_takes_its_layout_and_draws_the_same_pixels(name):
+    # compared with a third copy drawn once: constrained layout is not idempotent (a second draw of the
+    # laid-out figure moves its axes by a fraction of a pixel), so "as a full layout draws it" means one draw
+    for laid_out, again, fresh in zip(_figures(name), _figures(name), _figures(name), strict=True):
+        laid_out.canvas.draw()
+        key = redraw.layout_key(laid_out)
+        if name in NOT_REUSABLE:
+            assert key is None
+            continue
+        assert key is not None, f"{name}: no layout key (add it to NOT_REUSABLE if that is right)"
+        assert redraw.reuse_layout(laid_out, again, key)
+        assert figure_signature(again) == figure_signature(fresh)
+
+
+def _heatmap(scale: float = 1.0, title: str = "CKA", names=None):
+    synthetic.RNG = np.random.default_rng(0)
+    names = names or _vit_names()
+    return F.cka_heatmap(_cka(len(names), 17) * scale, names, _resnet_names(), title=title)
+
+
+def _distance(block, title):
+    synthetic.RNG = np.random.default_rng(0)
+    return F.mean_distance_by_head(_distances(), uniform=14.4, highlight_block=block, title=title)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda k: _heatmap(scale=1 - 0.1 * k, title=f"CKA, seed {k}"),  # new values, another title
+        lambda k: _distance(block=k, title=f"block {k} highlighted"),  # other colours, longer title
+    ],
+)
+def test_a_redraw_that_changes_only_what_layout_ignores_reuses_it_exactly(make):
+    laid_out = make(0)
+    laid_out.canvas.draw()
+    key = redraw.layout_key(laid_out)
+    for k in (1, 3):
+        figure = make(k)
+        assert redraw.reuse_layout(laid_out, figure, key)
+        assert figure_signature(figure) == figure_signature(make(k))  # as a full layout draws it
+
+
+@pytest.mark.parametrize(
+    ("change", "reusable"),
+    [
+        (lambda: _heatmap(names=[f"a longer name {n}" for n in _vit_names()]), False),  # wider tick labels
+        (lambda: _heatmap(title="CKA\nover two lines"), False),  # a taller title
+        (lambda: _heatmap(scale=2.0), True),  # values the colour scale clips: the same layout
+    ],
+    ids=["tick labels", "title height", "values"],
+)
+def test_a_redraw_is_laid_out_in_full_when_its_layout_could_differ(change, reusable):
+    laid_out = _heatmap()
+    laid_out.canvas.draw()
+    figure = change()
+    assert redraw.reuse_layout(laid_out, figure) == reusable
+    assert figure_signature(figure) == figure_signature(change())  # as a full layout draws it
+
+
+def test_render_png_matches_the_book_png_in_size_and_alt_text():
+    figure = _heatmap(title="a heatmap")
+    book_png, book_size = png_bundle(figure)
+    png, size = redraw.render_png(_heatmap(title="a heatmap"))
+    assert abs(size["width"] - book_size["width"]) <= 8 and abs(size["height"] - book_size["height"]) <= 8
+    image = Image.open(io.BytesIO(png))
+    assert image.text["Title"] == "a heatmap"
+    assert abs(image.size[0] - 2 * size["width"]) <= 1 and abs(image.size[1] - 2 * size["height"]) <= 1
+    pixels = np.asarray(image.convert("RGB"))
+    assert (pixels[:4] == 255).all() and (pixels[-4:] == 255).all()  # a white margin, not cut ink
+    assert (pixels != 255).any(axis=2).any(axis=0).sum() > 0.8 * pixels.shape[1]  # cropped to the ink
+
+
+def test_a_live_figure_redraw_reuses_the_layout_and_shows_what_a_full_layout_shows():
+    distances = _distances()
+
+    def draw(block):
+        return F.mean_distance_by_head(distances, uniform=14.4, highlight_block=block, title=f"block {block}")
+
+    view = LiveFigure(draw, block=widgets.IntSlider(value=0, min=0, max=5))
+    view.controls["block"].value = 2
+    assert view.layout_reused is True
+    assert figure_signature(view.figure) == figure_signature(draw(2))
+    png = view.output.outputs[0]["data"]["image/png"]
+    assert png and view.output.outputs[0]["metadata"]["image/png"]["width"] > 600
+
+
+def test_layout_key_sees_tick_labels_and_sizes():
+    a, b = _heatmap(), _heatmap()
+    a.canvas.draw()
+    assert redraw.layout_key(a) is not None
+    b.set_size_inches(6.0, 4.4)
+    assert not redraw.reuse_layout(a, b)
+    c = F.cka_heatmap(torch.zeros(38, 17), _vit_names(), _resnet_names(), title="CKA", ticks="index")
+    assert not redraw.reuse_layout(a, c)
