@@ -1,5 +1,6 @@
-"""The live views' fast redraw (`seelike.figures.redraw`): a reused layout gives the pixels a full layout
-gives, and a figure whose layout could differ is laid out in full."""
+"""The live views' fast redraw (`seelike.figures.redraw`): a figure with the laid-out figure's decorations
+gets the pixels a full layout gives; one with smaller decorations keeps the layout and stays legible; one
+with larger decorations is laid out in full."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from test_figure_legibility import CASES, _cka, _distances, _resnet_names, _vit_
 
 import seelike.figures as F
 from seelike.figures import redraw
+from seelike.figures.legibility import legibility_problems
 from seelike.figures.style import png_bundle
 from seelike.widgets.live import LiveFigure, figure_signature
 
@@ -78,16 +80,44 @@ def test_a_redraw_that_changes_only_what_layout_ignores_reuses_it_exactly(make):
     [
         (lambda: _heatmap(names=[f"a longer name {n}" for n in _vit_names()]), False),  # wider tick labels
         (lambda: _heatmap(title="CKA\nover two lines"), False),  # a taller title
-        (lambda: _heatmap(scale=2.0), True),  # values the colour scale clips: the same layout
+        (lambda: _heatmap(scale=2.0), True),  # values the colour scale clips: the same decorations
     ],
     ids=["tick labels", "title height", "values"],
 )
-def test_a_redraw_is_laid_out_in_full_when_its_layout_could_differ(change, reusable):
+def test_a_redraw_whose_decorations_grow_is_laid_out_in_full(change, reusable):
     laid_out = _heatmap()
     laid_out.canvas.draw()
     figure = change()
     assert redraw.reuse_layout(laid_out, figure) == reusable
     assert figure_signature(figure) == figure_signature(change())  # as a full layout draws it
+
+
+def test_a_redraw_whose_decorations_shrink_keeps_the_layout_and_stays_legible():
+    long_names = [f"{n}.out" for n in _vit_names()]
+    laid_out = _heatmap(names=long_names)
+    laid_out.canvas.draw()
+    figure = _heatmap()  # shorter tick labels: they fit the margins the long ones needed
+    assert redraw.reuse_layout(laid_out, figure)
+    figure.canvas.draw()
+    for old, new in zip(laid_out.axes, figure.axes, strict=True):
+        assert old.get_position().bounds == new.get_position().bounds  # the axes stay where they were
+    assert legibility_problems(figure) == []
+    # and growing back is refused: the long labels do not fit the short ones' layout
+    short = _heatmap()
+    short.canvas.draw()
+    assert not redraw.reuse_layout(short, _heatmap(names=long_names))
+
+
+def test_layout_fits_only_inside_the_laid_out_boxes():
+    old = redraw.Layout(structure=("grid",), sizes=(10.0, None, None), boxes=((0, 0, 100, 50), None))
+    assert redraw.Layout(("grid",), (10.0, None, None), ((0, 0, 100, 50), None)).fits(old)
+    assert redraw.Layout(("grid",), (9.0, None, None), ((1, 2, 99, 50), None)).fits(old)
+    assert not redraw.Layout(("grid",), (11.0, None, None), ((0, 0, 100, 50), None)).fits(old)  # taller
+    assert not redraw.Layout(("grid",), (10.0, None, None), ((-1, 0, 100, 50), None)).fits(old)  # wider
+    assert not redraw.Layout(("grid",), (10.0, None, None), ((0, 0, 100, 51), None)).fits(old)
+    assert not redraw.Layout(("grid",), (10.0, 3.0, None), ((0, 0, 100, 50), None)).fits(old)  # a new label
+    assert not redraw.Layout(("grid",), (10.0, None, None), ((0, 0, 100, 50), (0, 0, 1, 1))).fits(old)
+    assert not redraw.Layout(("other grid",), (10.0, None, None), ((0, 0, 100, 50), None)).fits(old)
 
 
 def test_render_png_matches_the_book_png_in_size_and_alt_text():
@@ -117,11 +147,16 @@ def test_a_live_figure_redraw_reuses_the_layout_and_shows_what_a_full_layout_sho
     assert png and view.output.outputs[0]["metadata"]["image/png"]["width"] > 600
 
 
-def test_layout_key_sees_tick_labels_and_sizes():
-    a, b = _heatmap(), _heatmap()
-    a.canvas.draw()
-    assert redraw.layout_key(a) is not None
-    b.set_size_inches(6.0, 4.4)
-    assert not redraw.reuse_layout(a, b)
-    c = F.cka_heatmap(torch.zeros(38, 17), _vit_names(), _resnet_names(), title="CKA", ticks="index")
-    assert not redraw.reuse_layout(a, c)
+def test_another_size_or_grid_is_laid_out_in_full():
+    laid_out = _heatmap()
+    laid_out.canvas.draw()
+    assert redraw.layout_key(laid_out) is not None
+    resized = _heatmap()
+    resized.set_size_inches(6.0, 4.4)
+    assert not redraw.reuse_layout(laid_out, resized)
+    no_colour_bar = F.cka_heatmap(_cka(38, 17), _vit_names(), _resnet_names(), title="CKA", colorbar=False)
+    assert not redraw.reuse_layout(laid_out, no_colour_bar)
+    two_panels = F.cka_heatmaps(
+        [dict(matrix=_cka(38, 17), names_x=_vit_names(), names_y=_resnet_names())] * 2
+    )
+    assert not redraw.reuse_layout(laid_out, two_panels)

@@ -1,123 +1,136 @@
-"""Fast redraws: give a new figure the layout of an earlier one when its layout cannot differ.
+"""Fast redraws: a new figure keeps the layout of the last laid-out one while its decorations fit it.
 
 A live view redraws by calling its pure figure function again, which returns a new figure. Laying that
-figure out (matplotlib's constrained layout measures every tick label of every axes, twice) and cropping it
-(`bbox_inches="tight"` draws it again) costs three quarters of a redraw. Most control changes alter only
-what is drawn inside the axes: an image, a line, a highlighted block, the number in a title. Constrained
-layout reads nothing of that. Its inputs are the figure's size, its grid of axes, and per axes the *layout
-extents* of the decorations: every tick label, the heights of the titles and the x label, the width of the
-y label, texts and legends placed outside the axes, and at figure level the suptitle's height and the
-outside legends (matplotlib's `for_layout_only` bounding boxes). `layout_key` lists those inputs; when two
-figures have equal keys, constrained layout gives them the same axes positions, so `reuse_layout` copies the
-positions from the laid-out figure and turns the new figure's layout engine off. The result is the figure a
-full layout would give (tests/test_redraw.py compares pixels), drawn once.
+figure out (matplotlib's constrained layout measures every tick label of every axes, in two passes) and
+cropping it (`bbox_inches="tight"` draws it once more) costs most of a redraw. Most control changes alter
+what is drawn inside the axes (an image, a line, a highlighted block, the number in a title) and leave the
+decorations around them the same size. Constrained layout reads only those: the figure's size, its grid of
+axes, and per axes the layout bounding box of its decorations (matplotlib's `for_layout_only` box: tick
+labels, the heights of the title and x label, the width of the y label, texts and legends), plus the
+super-titles' heights and the outside legends. `layout_key` takes them (a `Layout`).
 
-`render_png` is the redraw's PNG: one draw, no tight crop (constrained layout already keeps every artist
-inside the figure with the standard's `PAD_INCHES` margin) and fast PNG compression.
+`reuse_layout` puts the new figure's axes where the laid-out figure's are, takes its `Layout` there, and
+keeps those positions (layout engine off) when the grid is the same and every box lies inside its
+counterpart. Then nothing can overlap or cross the figure's edge that did not in the laid-out figure, which
+constrained layout kept clear. When the boxes are equal the figure is the one a full layout gives, pixel for
+pixel (tests/test_redraw.py); when they are smaller, its margins are the laid-out figure's, a little wider
+than a full layout would make them, and the axes stay put as the reader moves a control. Anything larger
+(a longer tick label, another legend entry) is laid out in full.
+
+`render_png` is the redraw's PNG: one draw, cropped to the ink in numpy instead of a second draw, fast PNG
+compression.
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.legend import Legend
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.text import Text
 
 from .style import CSS_PX_PER_INCH, PAD_INCHES, figure_title
 
-__all__ = ["layout_key", "render_png", "reuse_layout"]
+__all__ = ["Layout", "layout_key", "render_png", "reuse_layout"]
 
 PNG_COMPRESS_LEVEL = 1  # zlib level: 2-3× faster to encode than the default 6, ~10% larger
+DIGITS = 6  # extents are compared to 1e-6 px: the same text measures 1e-14 px apart at another position
 
 
-def _text_key(text: Text | None, renderer, extent: str | None) -> tuple:
-    """What of one text the layout reads: nothing if it is hidden or empty; its height or width on the page
-    (`extent`, for titles and axis labels whose other extent the layout ignores), else all of it."""
-    if text is None or not text.get_visible() or not text.get_in_layout() or not text.get_text():
-        return ()
-    if extent is not None:
-        box = text.get_window_extent(renderer)
-        # rounded: the same text measures 1e-14 px differently at another position
-        return (text.get_fontsize(), text.get_rotation(), round(getattr(box, extent), 6))
-    return (
-        text.get_text(), text.get_position(), text.get_fontsize(), text.get_rotation(), text.get_ha(),
-        text.get_va(), tuple(text.get_fontproperties().get_family()),
-    )  # fmt: skip
+def _box(bbox) -> tuple | None:
+    return None if bbox is None else tuple(round(float(v), DIGITS) for v in bbox.extents)
 
 
-def _legend_key(legend: Legend | None) -> tuple:
-    if legend is None or not legend.get_visible():
-        return ()
-    return (
-        tuple(t.get_text() for t in legend.get_texts()), legend.get_title().get_text(), legend._loc,
-        getattr(legend, "_outside_loc", None), legend._ncols, str(legend.get_bbox_to_anchor()),
-    )  # fmt: skip
-
-
-def _axes_key(ax: Axes, renderer) -> tuple | None:
-    """The layout inputs of one axes, or None when it has something the key cannot describe."""
+def _axes_structure(ax: Axes, ids: dict[int, int]) -> tuple:
+    """An axes' place in the grid and the settings constrained layout uses."""
     spec = ax.get_subplotspec()
-    key: list[Any] = [
-        type(ax).__name__, spec.get_geometry() if spec is not None else None, ax.get_visible(), ax.axison,
-        ax.get_aspect(), ax.get_box_aspect(), ax.get_anchor(), ax.get_xlim(), ax.get_ylim(),
-        ax.get_xscale(), ax.get_yscale(), ax.get_in_layout(),
-    ]  # fmt: skip
-    for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
-        if not axis.get_visible():
-            key.append(None)
-            continue
-        axis.get_majorticklabels()  # makes the ticks and labels for the current view (public API)
-        ticks = [
-            (tick.get_loc(), tick.label1.get_text() if tick.label1.get_visible() else None,
-             tick.label2.get_text() if tick.label2.get_visible() else None, tick.label1.get_fontsize(),
-             tick.label1.get_rotation(), tick.tick1line.get_visible(), tick.tick2line.get_visible())
-            for tick in axis.get_major_ticks()[: len(axis.get_majorticklocs())]
-        ]  # fmt: skip
-        minor = [t.get_text() for t in axis.get_minorticklabels()]
-        label = _text_key(axis.label, renderer, "height" if name == "x" else "width")
-        key.append((tuple(ticks), tuple(minor), axis.get_label_position(), label))
-    key.extend(_text_key(title, renderer, "height") for title in (ax.title, ax._left_title, ax._right_title))
-    key.append(_legend_key(ax.get_legend()))
-    colorbar = getattr(ax, "_colorbar", None)  # a colour bar's axes: its dividers stay inside the axes,
-    known = set()  # the extend triangles' size is fixed by `extend` and the axes'
-    if colorbar is not None:
-        key.append(("colorbar", colorbar.extend, colorbar.orientation))
-        known = {id(colorbar.dividers), *(id(patch) for patch in colorbar._extend_patches)}
-    for child in ax.get_children():
-        if id(child) in known:
-            continue
-        if isinstance(child, Text) and child not in (ax.title, ax._left_title, ax._right_title):
-            key.append(_text_key(child, renderer, None))
-        elif isinstance(child, Legend) or child in (ax.xaxis, ax.yaxis, ax.patch, *ax.spines.values()):
-            continue
-        elif child.get_visible() and child.get_in_layout() and not child.get_clip_on():
-            return None  # an unclipped artist may reach outside the axes: its extent is unknown here
-    return tuple(key)
+    info = getattr(ax, "_colorbar_info", None)  # a colour bar's placement relative to its parents
+    if info is not None:  # parents named by their index in the figure's axes, not by object
+        info = tuple(
+            (name, tuple(ids.get(id(a), -1) for a in value) if name == "parents" else value)
+            for name, value in sorted(info.items())
+        )
+    return (
+        type(ax).__name__, spec.get_geometry() if spec is not None else None, ax.get_visible(),
+        ax.get_in_layout(), ax.get_aspect(), ax.get_box_aspect(), info,
+        tuple(ids.get(id(cb), -1) for cb in getattr(ax, "_colorbars", ())),
+    )  # fmt: skip
 
 
-def layout_key(figure: Figure) -> tuple | None:
-    """Everything of `figure` that constrained layout reads (see the module docstring); None when the figure
-    has no constrained layout or holds something the key cannot describe (subfigures, unclipped artists)."""
-    engine = figure.get_layout_engine()
-    if engine is None or type(engine).__name__ != "ConstrainedLayoutEngine" or figure.subfigs:
+def _text_extent(text: Text | None, renderer, extent: str) -> float | None:
+    """A super-title's height (a super y label's width): all of it the layout reads."""
+    if text is None or not text.get_visible() or not text.get_in_layout():
         return None
+    return round(getattr(text.get_window_extent(renderer), extent), DIGITS)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What constrained layout reads of a figure at its axes' current positions.
+
+    Attributes:
+        structure: figure size, dpi, layout parameters, and per axes its grid cell and settings.
+        sizes: the super-titles' heights (the super y label's width); None for an absent one.
+        boxes: (x0, y0, x1, y1) pixel boxes of the outside legends, then of every axes with its decorations
+            (`Axes.get_tightbbox(for_layout_only=True)`: tick labels, title and x label heights, y label
+            width, texts and legends).
+    """
+
+    structure: tuple
+    sizes: tuple
+    boxes: tuple
+
+    def fits(self, laid_out: Layout) -> bool:
+        """True if a figure with this layout fits the margins of `laid_out`'s: same structure, nothing
+        larger, every box inside its counterpart (so nothing can overlap or cross the edge that did not
+        in the laid-out figure)."""
+        if self.structure != laid_out.structure or len(self.boxes) != len(laid_out.boxes):
+            return False
+        for new, old in zip(self.sizes, laid_out.sizes, strict=True):
+            if (new is None) != (old is None) or (new is not None and new > old):
+                return False
+        for new, old in zip(self.boxes, laid_out.boxes, strict=True):
+            if (new is None) != (old is None):
+                return False
+            if new is not None and not (
+                new[0] >= old[0] and new[1] >= old[1] and new[2] <= old[2] and new[3] <= old[3]
+            ):
+                return False
+        return True
+
+
+def _constrained(figure: Figure) -> bool:
+    """True if `figure` is laid out by constrained layout and has no subfigures (which the key ignores)."""
+    return isinstance(figure.get_layout_engine(), ConstrainedLayoutEngine) and not figure.subfigs
+
+
+def layout_key(figure: Figure) -> Layout | None:
+    """What constrained layout reads of `figure` at its axes' current positions (see the module
+    docstring); None when the figure is not laid out by constrained layout or has subfigures."""
+    if not _constrained(figure):
+        return None
+    engine = figure.get_layout_engine()
     renderer = figure._get_renderer()
-    key: list[Any] = [tuple(figure.get_size_inches()), figure.dpi, tuple(sorted(engine.get().items()))]
-    for text in (figure._suptitle, figure._supxlabel, figure._supylabel):
-        key.append(_text_key(text, renderer, "width" if text is figure._supylabel else "height"))
-    key.append(tuple(_legend_key(legend) for legend in figure.legends))
-    labels = (figure._suptitle, figure._supxlabel, figure._supylabel)
-    key.append(tuple(_text_key(text, renderer, None) for text in figure.texts if text not in labels))
-    for ax in figure.axes:
-        axes_key = _axes_key(ax, renderer)
-        if axes_key is None:
-            return None
-        key.append(axes_key)
-    return tuple(key)
+    ids = {id(ax): index for index, ax in enumerate(figure.axes)}
+    structure = (
+        tuple(figure.get_size_inches()), figure.dpi, tuple(sorted(engine.get().items())),
+        tuple((legend._outside_loc, legend._bbox_to_anchor is None) for legend in figure.legends),
+        tuple(_axes_structure(ax, ids) for ax in figure.axes),
+    )  # fmt: skip
+    sizes = (
+        _text_extent(figure._suptitle, renderer, "height"),
+        _text_extent(figure._supxlabel, renderer, "height"),
+        _text_extent(figure._supylabel, renderer, "width"),
+    )
+    boxes = tuple(_box(legend.get_tightbbox(renderer)) for legend in figure.legends) + tuple(
+        _box(ax.get_tightbbox(renderer, for_layout_only=True)) if ax.get_visible() else None
+        for ax in figure.axes
+    )
+    return Layout(structure, sizes, boxes)
 
 
 def _layout_state(figure: Figure) -> list:
@@ -144,29 +157,30 @@ def _set_layout_state(figure: Figure, state: list) -> None:
             text.set_verticalalignment(saved[1])
 
 
-def reuse_layout(laid_out: Figure, figure: Figure, key: tuple | None = None) -> bool:
-    """Give `figure` the layout of `laid_out` (a drawn figure) if constrained layout would give it the same
-    one, and switch its layout engine off, so drawing it skips the layout.
+def reuse_layout(laid_out: Figure, figure: Figure, key: Layout | None = None) -> bool:
+    """Give `figure` the layout of `laid_out` (a drawn figure) if its decorations fit it, and switch its
+    layout engine off, so drawing it skips the layout.
 
-    The new figure's key is taken at the old figure's positions (tick locators choose ticks for the axes'
-    size); when it differs from `laid_out`'s, `figure` is left as it was.
+    The new figure is measured at the old figure's positions (tick locators choose ticks for the axes'
+    size); when it does not fit (`Layout.fits`), `figure` is left as it was.
 
     Args:
-        laid_out: a figure drawn with constrained layout (or given its layout by this function).
-        figure: a new figure with the same axes structure, not drawn yet.
-        key: `layout_key(laid_out)` if known (saves computing it again).
+        laid_out: a figure drawn with constrained layout.
+        figure: a new figure, not drawn yet.
+        key: `layout_key(laid_out)` if known (saves measuring it again).
 
     Returns:
         True if the layout was copied.
     """
-    if len(laid_out.axes) != len(figure.axes) or figure.get_layout_engine() is None:
+    if len(laid_out.axes) != len(figure.axes) or not _constrained(figure):
         return False
-    old_key = layout_key(laid_out) if key is None else key
-    if old_key is None:
+    old = layout_key(laid_out) if key is None else key
+    if old is None:
         return False
     before = _layout_state(figure)
     _set_layout_state(figure, _layout_state(laid_out))
-    if layout_key(figure) != old_key:
+    new = layout_key(figure)
+    if new is None or not new.fits(old):
         _set_layout_state(figure, before)
         return False
     figure.set_layout_engine("none")

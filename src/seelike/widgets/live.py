@@ -11,7 +11,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from ..figures.redraw import layout_key, render_png, reuse_layout
+from ..figures.redraw import Layout, layout_key, render_png, reuse_layout
 from ..figures.style import figure_title, png_bundle
 
 __all__ = ["LiveFigure", "figure_png", "figure_signature", "figure_title", "widget_view_bundle"]
@@ -57,7 +57,7 @@ class LiveFigure:
         # the last figure laid out in full, and its layout key: a redraw whose figure has the same key
         # takes its layout instead of computing it (`figures.redraw`)
         key = layout_key(self.figure)  # the default PNG's draw laid the figure out
-        self._laid_out: tuple[Figure, tuple] | None = None if key is None else (self.figure, key)
+        self._laid_out: tuple[Figure, Layout] | None = None if key is None else (self.figure, key)
         self.layout_reused: bool | None = None  # whether the last redraw took the laid-out figure's layout
         for control in controls.values():
             control.observe(self._on_change, names="value")
