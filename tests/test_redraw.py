@@ -160,3 +160,13 @@ def test_another_size_or_grid_is_laid_out_in_full():
         [dict(matrix=_cka(38, 17), names_x=_vit_names(), names_y=_resnet_names())] * 2
     )
     assert not redraw.reuse_layout(laid_out, two_panels)
+
+
+def test_pooled_canvases_share_a_renderer_and_render_their_own_pixels():
+    first, second, plain = _heatmap(title="first"), _heatmap(title="second"), _heatmap(title="first")
+    redraw.PooledCanvas(first), redraw.PooledCanvas(second)
+    assert first.canvas.get_renderer() is second.canvas.get_renderer()  # text metrics cached across figures
+    png_second, _ = redraw.render_png(second)
+    png_first, _ = redraw.render_png(first)  # drawn after the other: its own pixels, not the other's
+    assert png_first == redraw.render_png(plain)[0] != png_second
+    assert len(redraw.PooledCanvas._pool) <= redraw.PooledCanvas.POOL_SIZE

@@ -25,17 +25,18 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.text import Text
 
-from .style import CSS_PX_PER_INCH, PAD_INCHES, figure_title
+from .style import CSS_PX_PER_INCH, PAD_INCHES, _BookCanvas, figure_title
 
-__all__ = ["Layout", "layout_key", "render_png", "reuse_layout"]
+__all__ = ["Layout", "PooledCanvas", "layout_key", "render_png", "reuse_layout"]
 
 PNG_COMPRESS_LEVEL = 1  # zlib level: 2-3× faster to encode than the default 6, ~10% larger
 DIGITS = 6  # extents are compared to 1e-6 px: the same text measures 1e-14 px apart at another position
@@ -185,6 +186,29 @@ def reuse_layout(laid_out: Figure, figure: Figure, key: Layout | None = None) ->
         return False
     figure.set_layout_engine("none")
     return True
+
+
+class PooledCanvas(_BookCanvas):
+    """The book's Agg canvas, drawing with one renderer per (width, height, dpi) shared by every figure
+    that has it. matplotlib caches text metrics per renderer, so a new figure of a live view measures its
+    tick labels and titles from the cache instead of laying each out with FreeType again.
+
+    The pixels of a drawn figure stay in the shared renderer only until another figure of that size is
+    drawn: read them (`render_png` does) before drawing the next.
+    """
+
+    _pool: ClassVar[dict[tuple, RendererAgg]] = {}
+    POOL_SIZE = 8  # renderers kept (one per figure size a session's views use)
+
+    def get_renderer(self) -> RendererAgg:
+        width, height = self.get_width_height(physical=True)
+        key = (width, height, self.figure.dpi)
+        renderer = self._pool.pop(key, None) or RendererAgg(width, height, self.figure.dpi)
+        self._pool[key] = renderer  # most recently used last
+        while len(self._pool) > self.POOL_SIZE:
+            self._pool.pop(next(iter(self._pool)))
+        self.renderer, self._lastKey = renderer, key
+        return renderer
 
 
 def render_png(figure: Figure) -> tuple[bytes, dict[str, int]]:

@@ -11,7 +11,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from ..figures.redraw import Layout, layout_key, render_png, reuse_layout
+from ..figures.redraw import Layout, PooledCanvas, layout_key, render_png, reuse_layout
 from ..figures.style import figure_title, png_bundle
 
 __all__ = ["LiveFigure", "figure_png", "figure_signature", "figure_title", "widget_view_bundle"]
@@ -102,6 +102,7 @@ class LiveFigure:
 
     def _render(self, figure: Figure) -> tuple[bytes, dict[str, int]]:
         """A redraw's PNG (`figures.redraw.render_png`: one draw), reusing the last full layout if it fits."""
+        PooledCanvas(figure)  # text metrics from a renderer the view's earlier figures filled
         reused = self._laid_out is not None and reuse_layout(self._laid_out[0], figure, self._laid_out[1])
         png = render_png(figure)
         if not reused:
