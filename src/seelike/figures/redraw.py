@@ -222,22 +222,21 @@ def render_png(figure: Figure) -> tuple[bytes, dict[str, int]]:
     from PIL import Image, PngImagePlugin
 
     figure.canvas.draw()
-    pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3]
-    ink = np.any(pixels != 255, axis=2)
+    rgba = np.asarray(figure.canvas.buffer_rgba())  # (height, width, 4) uint8
+    ink = rgba.view(np.uint32)[..., 0] != np.uint32(0xFFFFFFFF)  # pixels not opaque white, 4 bytes at once
     rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if len(rows):
         pad = round(PAD_INCHES * figure.dpi)
-        top, bottom = max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, pixels.shape[0])
-        left, right = max(columns[0] - pad, 0), min(columns[-1] + 1 + pad, pixels.shape[1])
-        pixels = pixels[top:bottom, left:right]
+        top, bottom = max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, rgba.shape[0])
+        left, right = max(columns[0] - pad, 0), min(columns[-1] + 1 + pad, rgba.shape[1])
+        rgba = rgba[top:bottom, left:right]
+    image = Image.fromarray(np.ascontiguousarray(rgba)).convert("RGB")  # (h, w, 4) uint8: RGBA
     info = PngImagePlugin.PngInfo()
     title = figure_title(figure)
     if title:
         info.add_text("Title", title)
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(
-        buffer, format="png", compress_level=PNG_COMPRESS_LEVEL, pnginfo=info
-    )
+    image.save(buffer, format="png", compress_level=PNG_COMPRESS_LEVEL, pnginfo=info)
     scale = CSS_PX_PER_INCH / figure.dpi
-    height, width = pixels.shape[:2]
+    width, height = image.size
     return buffer.getvalue(), {"width": round(width * scale), "height": round(height * scale)}
