@@ -14,9 +14,10 @@ keeps those positions (layout engine off) when the grid is the same and every bo
 counterpart. Then nothing can overlap or cross the figure's edge that did not in the laid-out figure, which
 constrained layout kept clear. When the boxes are equal the figure is the one a full layout gives, pixel for
 pixel in every case tests/test_redraw.py tries (constrained layout iterates twice from the axes' initial
-positions, so equal final inputs are the condition it is tested under, not a proof); when they are smaller, its margins are the laid-out figure's, a little wider
-than a full layout would make them, and the axes stay put as the reader moves a control. Anything larger
-(a longer tick label, another legend entry) is laid out in full.
+positions, so equal final inputs are the condition it is tested under, not a proof); when they are
+smaller, its margins are the laid-out figure's, a little wider than a full layout would make them, and the
+axes stay put as the reader moves a control. Anything larger (a longer tick label, another legend entry)
+is laid out in full.
 
 `render_png` is the redraw's PNG: one draw, cropped to the ink in numpy instead of a second draw, fast PNG
 compression.
