@@ -54,8 +54,8 @@ class LiveFigure:
         self.figure: Figure = self._draw()
         self.default_png, self.default_size = png_bundle(self.figure)
         self._show(self.default_png, self.default_size)
-        # the last figure laid out in full, and its layout key: a redraw whose figure has the same key
-        # takes its layout instead of computing it (`figures.redraw`)
+        # the last figure laid out in full, and its layout key: a redraw whose decorations fit that
+        # layout takes it instead of computing one (`figures.redraw.reuse_layout`)
         key = layout_key(self.figure)  # the default PNG's draw laid the figure out
         self._laid_out: tuple[Figure, Layout] | None = None if key is None else (self.figure, key)
         self.layout_reused: bool | None = None  # whether the last redraw took the laid-out figure's layout
