@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from .style import (
     COLUMN_WIDTH,
@@ -99,14 +100,19 @@ def skip_norm_ratios(
         _mark_nonfinite(ax, panel)
         ax.set_xticks(range(blocks))
         ax.set_xlabel("block")
-        ax.set_yticks(range(shown))
-        ax.set_yticklabels(token_labels if index == 0 else [])
+        if index == 0:  # the other panels share these rows: no ticks at all (tick marks are off anyway)
+            ax.set_yticks(range(shown), token_labels)
+        else:
+            ax.set_yticks([])
         if num_prefix_tokens:
             ax.axhline(num_prefix_tokens - 0.5, color="white", lw=1.2)
         ax.set_title(f"{sublayer}\n‖z‖ / ‖f(z)‖")
     axes[0].set_ylabel("token (spatial tokens in raster order)")
     if image is not None:
-        figure.colorbar(image, ax=list(axes[:-1]), shrink=0.85, label="ratio (log scale)")
+        bar = figure.colorbar(image, ax=list(axes[:-1]), shrink=0.85, label="ratio (log scale)")
+        if norm is not None and norm.vmax >= 10 * norm.vmin:  # whole decades: label them plainly, no
+            bar.minorticks_off()  # minor ticks (mathtext labels and minor ticks are slow to lay out)
+            bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax = axes[-1]
     top = max(
         [
