@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import LogFormatter
 
 from .style import (
     COLUMN_WIDTH,
@@ -45,6 +45,14 @@ READOUT_STYLES = {  # read-out → (label, color, marker)
     "token": ("one spatial token", "#7570b3", "^"),
 }
 DIVERGING = "magma"
+
+
+class _PlainLogFormatter(LogFormatter):
+    """A log axis' labels as plain numbers ("0.6", "2", "10"): the ticks matplotlib would label, no
+    mathtext."""
+
+    def __call__(self, x, pos=None):
+        return f"{x:g}" if super().__call__(x, pos) else ""
 
 
 def _mark_nonfinite(ax, values: np.ndarray) -> None:
@@ -112,7 +120,7 @@ def skip_norm_ratios(
         bar = figure.colorbar(image, ax=list(axes[:-1]), shrink=0.85, label="ratio (log scale)")
         if norm is not None and norm.vmax >= 10 * norm.vmin:  # whole decades: label them plainly, no
             bar.minorticks_off()  # minor ticks (mathtext labels and minor ticks are slow to lay out)
-            bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            bar.ax.yaxis.set_major_formatter(_PlainLogFormatter())
     ax = axes[-1]
     top = max(
         [
@@ -134,6 +142,9 @@ def skip_norm_ratios(
             style="--",
         )
     ax.set_yscale("log")
+    # plain numbers (2, 0.6) instead of 2×10⁰: easier to read, and no mathtext to lay out at each redraw
+    ax.yaxis.set_major_formatter(_PlainLogFormatter())
+    ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False))
     ax.axhline(1.0, color="k", lw=0.6, ls=":")
     ax.set_xlabel("block")
     ax.set_ylabel("‖z‖ / ‖f(z)‖ (mean norms)")
