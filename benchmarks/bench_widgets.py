@@ -84,11 +84,10 @@ def sweep(view) -> dict[str, list[float]]:
     return times
 
 
-def full_layout_render(view, figure):
+def full_layout_render(figure):
     """The redraw path before `figures.redraw`: a full layout and a tight crop for every redraw."""
     from seelike.figures.style import png_bundle
 
-    view.layout_reused = False
     return png_bundle(figure)
 
 
@@ -119,7 +118,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
             view._render = recording
             cached = sweep(view)
-            view._render = lambda figure, view=view: full_layout_render(view, figure)
+            view._render = full_layout_render
             full = sweep(view)
             del view._render
             flat = [t for ts in cached.values() for t in ts]

@@ -128,10 +128,8 @@ def test_render_png_matches_the_book_png_in_size_and_alt_text():
 
 
 def test_a_live_figure_redraw_reuses_the_layout_and_shows_what_a_full_layout_shows():
-    distances = _distances()
-
     def draw(block):
-        return F.mean_distance_by_head(distances, uniform=14.4, highlight_block=block, title=f"block {block}")
+        return _distance(block, title=f"block {block}")
 
     view = LiveFigure(draw, block=widgets.IntSlider(value=0, min=0, max=5))
     view.controls["block"].value = 2

@@ -149,11 +149,12 @@ def _layout_state(figure: Figure) -> list:
 
 
 def _set_layout_state(figure: Figure, state: list) -> None:
-    for ax, (original, active, anchor) in zip(figure.axes, state, strict=False):
+    axes_state, labels_state = state[: len(figure.axes)], state[len(figure.axes) :]
+    for ax, (original, active, anchor) in zip(figure.axes, axes_state, strict=True):
         ax._set_position(original, which="original")
         ax._set_position(active, which="active")
         ax.set_anchor(anchor)
-    for name, saved in zip(("_suptitle", "_supxlabel", "_supylabel"), state[len(figure.axes) :], strict=True):
+    for name, saved in zip(("_suptitle", "_supxlabel", "_supylabel"), labels_state, strict=True):
         text = getattr(figure, name)
         if text is not None and saved is not None:
             text.set_position(saved[0])

@@ -103,7 +103,10 @@ class LiveFigure:
     def _render(self, figure: Figure) -> tuple[bytes, dict[str, int]]:
         """A redraw's PNG (`figures.redraw.render_png`: one draw), reusing the last full layout if it fits."""
         PooledCanvas(figure)  # text metrics from a renderer the view's earlier figures filled
-        reused = self._laid_out is not None and reuse_layout(self._laid_out[0], figure, self._laid_out[1])
+        reused = False
+        if self._laid_out is not None:
+            laid_out, key = self._laid_out
+            reused = reuse_layout(laid_out, figure, key)
         png = render_png(figure)
         if not reused:
             key = layout_key(figure)  # after the draw: the positions constrained layout chose
