@@ -14,7 +14,7 @@ CKA passes (all under `torch.inference_mode()`, minibatches of `--batch-size`, t
 - forward + floor: the same forwards with hooks that only compute each layer's float32 Gram X·Xᵀ (TF32 off
   on CUDA), as `bench_cka.py` does for the zoo: the hardware floor of minibatch CKA.
 - cka_matrix: `seelike.cka.cka_matrix(vit, resnet, images)` over all 74 × 50 layer pairs. Its time is split
-  into the forward (the forward pass's time), the Gram products (time inside `seelike.cka.centred_gram`,
+  into the forward (the forward pass's time), the Gram products (time inside `seelike.cka._upper_gram`,
   measured by wrapping it; CUDA is synchronised around each call) and the rest (U-centring in float64, the
   all-pairs matmul, hook dispatch): cka_matrix − forward − Gram products.
 Ratios are to (forward + floor) measured in the same run. With one CPU thread the clock is process CPU time
@@ -192,21 +192,21 @@ def forward(vit, resnet, data, batch_size: int, hooks: bool, device: torch.devic
 
 @contextlib.contextmanager
 def timed_grams(device: torch.device):
-    """Wrap `seelike.cka.centred_gram` to add up the time spent in it (wall, CPU)."""
+    """Wrap `seelike.cka._upper_gram` (one layer's centred Gram) to add up the time spent in it."""
     import seelike.cka as cka
 
-    original = cka.centred_gram
+    original = cka._upper_gram
     spent = Clock(device)
 
-    def centred_gram(x, workspace=None):
+    def upper_gram(x, workspace):
         with spent:
             return original(x, workspace)
 
-    cka.centred_gram = centred_gram
+    cka._upper_gram = upper_gram
     try:
         yield spent
     finally:
-        cka.centred_gram = original
+        cka._upper_gram = original
 
 
 def run_pass(kind: str, spec: dict) -> dict:
@@ -373,7 +373,7 @@ def report(results: dict) -> str:
         for label, value in (
             ("floor Gram products alone ((forward + floor) − forward)", s["floor_grams"]),
             ("cka_matrix: of which forward (the forward pass)", s["forward"]),
-            ("cka_matrix: of which Gram products (centred_gram)", s["gram"]),
+            ("cka_matrix: of which Gram products (_upper_gram)", s["gram"]),
             ("cka_matrix: of which the rest (U-centring, all-pairs matmul, hooks)", s["rest"]),
         ):
             lines.append(f"| {label} | | | {value / s['floor']:.3f} ({value:.2f} s) | |")

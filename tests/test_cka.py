@@ -174,6 +174,26 @@ def test_centred_gram_matches_float64_and_is_symmetric():
     )
 
 
+@pytest.mark.parametrize(("chunk", "rows"), [(2**20, 64), (2**22, 128), (3000, 7), (50_000, 1000)])
+def test_centred_gram_is_the_same_for_every_cpu_layout(monkeypatch, chunk, rows):
+    # Chunk width and row blocks (picked per thread count, `_gram_layout`) change the rounding only.
+    x = torch.randn(100, 2500, dtype=torch.float64) + 30.0
+    monkeypatch.setattr(cka, "GRAM_CHUNK_ELEMENTS", chunk)
+    monkeypatch.setattr(cka, "GRAM_BLOCK_ROWS", rows)
+    assert cka._gram_layout(1) == cka._gram_layout(4) == (chunk, rows)
+    gram = cka.centred_gram(x.float())
+    x64 = x - x.mean(0)
+    assert torch.equal(gram, gram.T)
+    assert cka.hsic_unbiased(gram, gram).item() == pytest.approx(
+        cka.hsic_unbiased(x64 @ x64.T, x64 @ x64.T).item(), rel=1e-5
+    )
+
+
+def test_gram_layout_by_thread_count():
+    assert cka._gram_layout(1) == (2**20, 64)
+    assert cka._gram_layout(2) == (2**22, 128)
+
+
 def test_centred_gram_of_constant_features_is_exactly_zero():
     x = torch.full((64, 500), 0.1) + torch.linspace(-3, 3, 500)
     assert torch.equal(cka.centred_gram(x), torch.zeros(64, 64))
@@ -261,6 +281,54 @@ def test_merge_equals_one_engine():
         (a if s < 32 else b).update([t[s : s + 16] for t in xs])
     a.merge(b)
     assert torch.allclose(a.compute(), one.compute(), rtol=0, atol=1e-14)
+
+
+def test_layer_by_layer_in_any_order_equals_update():
+    g = torch.Generator().manual_seed(5)
+    xs = [torch.randn(48, 30, generator=g), torch.randn(48, 2, 9, generator=g)]
+    ys = [xs[0][:, :10] + torch.randn(48, 10, generator=g), torch.randn(48, 7, generator=g)]
+    whole = cka.MinibatchCKA(2, 2)
+    by_layer = cka.MinibatchCKA(2, 2, names_x=["a", "b"], names_y=["c", "d"])
+    for s in range(0, 48, 16):
+        whole.update([t[s : s + 16] for t in xs], [t[s : s + 16] for t in ys])
+        for side, index, layers in (("y", 1, ys), ("x", 1, xs), ("y", 0, ys), ("x", 0, xs)):
+            by_layer.add_layer(index, layers[index][s : s + 16], side=side)
+        by_layer.finish_minibatch()
+    assert torch.equal(by_layer.compute(), whole.compute())
+    # A minibatch with a layer missing is refused and forgotten; the engine goes on.
+    by_layer.add_layer(0, xs[0][:16])
+    with pytest.raises(RuntimeError, match=r"\['b', 'c', 'd'\] gave no activations"):
+        by_layer.finish_minibatch()
+    with pytest.raises(RuntimeError, match="before any add_layer"):
+        by_layer.finish_minibatch()
+    by_layer.add_layer(0, xs[0][:16])
+    with pytest.raises(ValueError, match="'b'.*same examples"):
+        by_layer.add_layer(1, xs[1][:15])
+    assert by_layer.n_batches == 3
+    with pytest.raises(ValueError, match="side must be 'x', got 'y'"):
+        cka.MinibatchCKA(2).add_layer(0, xs[0], side="y")
+    with pytest.raises(IndexError, match="out of range"):
+        by_layer.add_layer(2, xs[0])
+    with pytest.raises(ValueError, match="compares X with itself"):
+        cka.MinibatchCKA(2).update(xs, ys)
+
+
+def test_engine_reuses_its_buffers_and_takes_unequal_minibatches():
+    # After the first minibatch nothing large is allocated per minibatch (no heap churn: memory stays flat
+    # in N); a smaller last minibatch uses a view of the same buffers and still gives the exact sums.
+    g = torch.Generator().manual_seed(6)
+    xs = [torch.randn(124, 3000, generator=g) + 5, torch.randn(124, 40, generator=g)]
+    ys = [xs[0][:, :500] ** 2]
+    engine = cka.MinibatchCKA(2, 1)
+    engine.update([t[:64] for t in xs], [t[:64] for t in ys])
+    pointers = {key: b.data_ptr() for key, b in engine._workspace._buffers.items()}
+    engine.update([t[64:] for t in xs], [t[64:] for t in ys])  # 60 examples
+    assert {key: b.data_ptr() for key, b in engine._workspace._buffers.items()} == pointers
+    first, second = cka.MinibatchCKA(2, 1), cka.MinibatchCKA(2, 1)
+    first.update([t[:64] for t in xs], [t[:64] for t in ys])
+    second.update([t[64:] for t in xs], [t[64:] for t in ys])
+    first.merge(second)
+    assert torch.allclose(engine.compute(), first.compute(), rtol=0, atol=1e-14)
 
 
 # --------------------------------------------------------------------------------------------- bad input

@@ -28,10 +28,12 @@ How `MinibatchCKA` computes it, fast and to ~1e-8 of a float64 reference:
    thousand columns: each chunk is centred into a small reused buffer (a whole centred copy would cost a
    third of a Gram in page faults alone), only the upper triangle of its Gram is computed, in row blocks
    (62–75% of the flops at b = 256), and chunk Grams are summed in float64. Together this costs about
-   0.9–1.0× a plain float32 X Xᵀ, i.e. the centring is paid for by the skipped triangle.
+   0.8–1.0× a plain float32 X Xᵀ, i.e. the centring is paid for by the skipped triangle.
 3. U-centring happens in float64; each layer becomes one float64 vector (the strict upper triangle of U(K),
-   scaled by sqrt(2 / (n(n−3)))), and a single matmul gives the HSIC of every layer pair; sums stay in
-   float64. Memory is O((Lx + Ly) · b² + b · 4096), whatever the number of images.
+   scaled by sqrt(2 / (n(n−3)))) as soon as its activations arrive (`add_layer`, e.g. inside a forward
+   hook), and a single matmul gives the HSIC of every layer pair (`finish_minibatch`); sums stay in
+   float64. Memory is (Lx + Ly) · b(b−1)/2 float64 plus one chunk buffer, in buffers reused from minibatch
+   to minibatch, whatever the number of images.
 
 A layer whose features are constant over the examples has self-HSIC exactly zero (the centring reference
 is snapped to the example values for constant columns, so they become exact zeros); its CKA row is NaN and
@@ -64,11 +66,23 @@ __all__ = [
     "u_centre",
 ]
 
-# CPU Gram layout: features in chunks of GRAM_CHUNK_ELEMENTS // n columns (a 4 MB float32 buffer), each
-# chunk's upper triangle in row blocks (row block i times rows i·b..) of GRAM_BLOCK_ROWS rows; None means
-# 64 per pair of torch threads (smaller blocks save flops; many threads need bigger blocks to share).
-GRAM_CHUNK_ELEMENTS = 2**20
+# CPU Gram layout: features in chunks of GRAM_CHUNK_ELEMENTS // n columns, each chunk's upper triangle in
+# row blocks (row block i times rows i·b..) of GRAM_BLOCK_ROWS rows. None picks by torch's thread count, as
+# measured on a 2-core EPYC (benchmarks/README.md): one thread, 2**20 elements (a 4 MB float32 buffer) and
+# 64 rows (62.5% of the flops at b = 256); t ≥ 2 threads, 2**22 elements and 64·t rows: fewer, larger
+# products, shared by the threads with fewer synchronisations (at 2 threads the small ones ran up to 1.3x
+# slower whenever the host was busy).
+GRAM_CHUNK_ELEMENTS: int | None = None
 GRAM_BLOCK_ROWS: int | None = None
+
+
+def _gram_layout(threads: int | None = None) -> tuple[int, int]:
+    """(chunk elements, row-block rows) of the CPU Gram for a torch thread count (default: the current)."""
+    threads = torch.get_num_threads() if threads is None else threads
+    chunk = GRAM_CHUNK_ELEMENTS or (2**20 if threads == 1 else 2**22)
+    return chunk, GRAM_BLOCK_ROWS or 64 * max(1, threads)
+
+
 # Examples averaged for the centring reference (see `_centring_reference`).
 CENTRING_EXAMPLES = 32
 
@@ -245,17 +259,24 @@ def _ieee_float32_matmul(device: torch.device) -> Iterator[None]:
 
 
 class _Workspace:
-    """A reusable buffer for one chunk of centred activations (n × a few thousand features)."""
+    """Buffers reused across layers and minibatches, one per (purpose, dtype, device).
+
+    Once the first minibatch has sized them, the engine allocates nothing large per minibatch: large blocks
+    allocated and freed once per minibatch fragment the C heap (glibc's adaptive mmap threshold moves them
+    from mmap to the heap), which made the resident set creep with the number of minibatches.
+    """
 
     def __init__(self) -> None:
-        self.buffer: torch.Tensor | None = None
+        self._buffers: dict[tuple[str, torch.dtype, torch.device], torch.Tensor] = {}
 
-    def get(self, numel: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        b = self.buffer
-        if b is None or b.dtype != dtype or b.device != device or b.numel() < numel:
-            self.buffer = None  # release the old buffer before allocating the new one
-            self.buffer = b = torch.empty(numel, dtype=dtype, device=device)
-        return b[:numel]
+    def get(self, purpose: str, numel: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """A 1-D view of `numel` elements of the buffer for `purpose` (grown when too small)."""
+        key = (purpose, dtype, torch.device(device))
+        buffer = self._buffers.get(key)
+        if buffer is None or buffer.numel() < numel:
+            self._buffers.pop(key, None)  # release the old buffer before allocating the new one
+            buffer = self._buffers[key] = torch.empty(numel, dtype=dtype, device=device)
+        return buffer[:numel]
 
 
 def _centring_reference(x: torch.Tensor) -> torch.Tensor:
@@ -265,7 +286,7 @@ def _centring_reference(x: torch.Tensor) -> torch.Tensor:
     to be well conditioned. The mean of at most `CENTRING_EXAMPLES` evenly spaced examples is (a residual
     offset of a fraction of the spread remains, harmless) and reads 1/8 of a 256-example minibatch; it is
     snapped to the first example's value wherever it is within rounding of it, so constant columns centre
-    to exact zeros.
+    to exact zeros. Columns are independent: a block of x's columns gets that block of the reference.
     """
     n = x.shape[0]
     step = max(1, n // CENTRING_EXAMPLES)
@@ -277,24 +298,11 @@ def _centring_reference(x: torch.Tensor) -> torch.Tensor:
     return torch.where((mean - first).abs() <= tolerance, first, mean)
 
 
-def centred_gram(x: torch.Tensor, workspace: _Workspace | None = None) -> torch.Tensor:
-    """Gram matrix of minibatch-centred features: float32 products (float64 for float64 input), float64 sums.
+def _upper_gram(x: torch.Tensor, workspace: _Workspace) -> torch.Tensor:
+    """(n, n) float64 matrix whose strict upper triangle is the centred Gram of x (see `centred_gram`).
 
-    The features are centred (HSIC₁ is exactly invariant to subtracting any one vector from every example;
-    centring removes the cancellation that a large common offset causes in float32) on the mean of up to
-    `CENTRING_EXAMPLES` evenly spaced examples; for constant columns the reference is the examples' common
-    value, so a constant layer gives an exactly zero Gram. On CPU the features are
-    processed in chunks of `GRAM_CHUNK_ELEMENTS // n` columns: each chunk is centred into a small reusable
-    buffer (no copy of the whole activation, no page faults), only the upper triangle of its Gram is
-    computed (row blocks, see `GRAM_BLOCK_ROWS`), and chunk Grams are summed in float64. On CUDA the centred
-    copy is made whole and multiplied once, with TF32 disabled.
-
-    Args:
-        x: (n, ...) activations of one minibatch (any float dtype, any device); flattened per example.
-        workspace: optional reusable chunk buffer (MinibatchCKA keeps one).
-
-    Returns:
-        (n, n) symmetric float64 Gram matrix on x's device.
+    On CPU it is the workspace's buffer (valid until the next call) and holds stale values below the diagonal
+    blocks; on CUDA a new full Gram.
     """
     x = _flatten(x, "activations")
     if x.dtype not in (torch.float32, torch.float64):
@@ -306,23 +314,46 @@ def centred_gram(x: torch.Tensor, workspace: _Workspace | None = None) -> torch.
         with _ieee_float32_matmul(x.device):
             centred = x - _centring_reference(x)
             return (centred @ centred.T).double()
-    width = max(1, min(d, GRAM_CHUNK_ELEMENTS // n))
-    buffer = (workspace or _Workspace()).get(n * width, x.dtype, x.device)
-    rows = GRAM_BLOCK_ROWS or 64 * max(1, torch.get_num_threads() // 2)
+    chunk_elements, block_rows = _gram_layout()
+    width = max(1, min(d, chunk_elements // n))
+    rows = min(n, block_rows)
     blocks = [(start, min(start + rows, n)) for start in range(0, n, rows)]
-    reference = _centring_reference(x)
-    products = torch.empty(rows * n, dtype=x.dtype)  # one row block's product, contiguous
-    total = torch.zeros(n, n, dtype=torch.float64)  # only the upper block triangle is ever written
+    buffer = workspace.get("chunk", n * width, x.dtype, x.device)
+    products = workspace.get("products", rows * n, x.dtype, x.device)  # one row block's product
+    total = workspace.get("gram", n * n, torch.float64, x.device).view(n, n).zero_()
     for column in range(0, d, width):
         w = min(width, d - column)
+        chunk = x[:, column : column + w]
         centred = buffer[: n * w].view(n, w)
-        torch.sub(x[:, column : column + w], reference[:, column : column + w], out=centred)
+        torch.sub(chunk, _centring_reference(chunk), out=centred)
         for start, stop in blocks:
             product = products[: (stop - start) * (n - start)].view(stop - start, n - start)
             torch.mm(centred[start:stop], centred[start:].T, out=product)
             total[start:stop, start:] += product
-    upper = torch.triu(total)
-    return upper + torch.triu(total, 1).T
+    return total
+
+
+def centred_gram(x: torch.Tensor, workspace: _Workspace | None = None) -> torch.Tensor:
+    """Gram matrix of minibatch-centred features: float32 products (float64 for float64 input), float64 sums.
+
+    The features are centred (HSIC₁ is exactly invariant to subtracting any one vector from every example;
+    centring removes the cancellation that a large common offset causes in float32) on the mean of up to
+    `CENTRING_EXAMPLES` evenly spaced examples; for constant columns the reference is the examples' common
+    value, so a constant layer gives an exactly zero Gram. On CPU the features are processed in chunks of
+    a few thousand columns (`_gram_layout`): each chunk is centred into a small reusable buffer (no copy of
+    the whole activation, no page faults), only the upper triangle of its Gram is computed (in row blocks),
+    and chunk Grams are summed in float64. On CUDA the centred
+    copy is made whole and multiplied once, with TF32 disabled.
+
+    Args:
+        x: (n, ...) activations of one minibatch (any float dtype, any device); flattened per example.
+        workspace: optional reusable buffers (MinibatchCKA keeps one).
+
+    Returns:
+        (n, n) symmetric float64 Gram matrix on x's device.
+    """
+    total = _upper_gram(x, workspace or _Workspace())
+    return torch.triu(total) + torch.triu(total, 1).T
 
 
 def u_centre(gram: torch.Tensor) -> torch.Tensor:
@@ -344,21 +375,38 @@ def u_centre(gram: torch.Tensor) -> torch.Tensor:
     return centred.fill_diagonal_(0)
 
 
-def _hsic_vector(gram: torch.Tensor) -> torch.Tensor:
-    """Strict upper triangle of U(gram), scaled so that dot products of two vectors are HSIC₁. float64."""
+def _hsic_vector_into(gram: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Write the strict upper triangle of U(gram), scaled so that dot products of two such vectors are HSIC₁.
+
+    Args:
+        gram: (n, n) contiguous float64 whose strict upper triangle is a Gram matrix; overwritten.
+        out: (n(n−1)/2,) float64 on gram's device.
+
+    Returns:
+        out.
+    """
     n = gram.shape[0]
-    K = gram.double()
-    row_sums = K.sum(1) - K.diagonal()  # rows of K̃ (zero diagonal)
+    K = gram.triu_(1)  # K̃'s upper half: the diagonal and whatever lies below it are ignored
+    row_sums = K.sum(1) + K.sum(0)  # rows of the symmetric K̃
     mean_off_diagonal = row_sums.sum() / (n * (n - 1))
     row_excess = (row_sums - (n - 1) * mean_off_diagonal) / (n - 2)
-    rows, cols = _upper_indices(n, gram.device)
-    upper = K[rows, cols] - mean_off_diagonal - row_excess[rows] - row_excess[cols]  # U(K) above the diagonal
-    return upper * math.sqrt(2.0 / (n * (n - 3)))
+    K.sub_(mean_off_diagonal).sub_(row_excess[:, None]).sub_(row_excess[None, :])  # U(K) above the diagonal
+    torch.index_select(K.view(-1), 0, _upper_flat_indices(n, K.device), out=out)
+    return out.mul_(math.sqrt(2.0 / (n * (n - 3))))
 
 
 @functools.lru_cache(maxsize=8)
-def _upper_indices(n: int, device: torch.device) -> torch.Tensor:
-    return torch.triu_indices(n, n, offset=1, device=device)
+def _upper_flat_indices(n: int, device: torch.device) -> torch.Tensor:
+    rows, cols = torch.triu_indices(n, n, offset=1, device=device)
+    return rows * n + cols
+
+
+def _raise_not_finite(name: str, activations: torch.Tensor | None) -> None:
+    if activations is None:
+        raise ValueError(f"layer {name!r}: the Gram matrix contains NaN or inf values")
+    if not bool(torch.isfinite(activations).all()):
+        raise ValueError(f"layer {name!r}: activations contain NaN or inf values")
+    raise ValueError(f"layer {name!r}: the Gram matrix overflows (activations too large for float32)")
 
 
 class MinibatchCKA:
@@ -410,6 +458,7 @@ class MinibatchCKA:
         self.hsic_yy = torch.zeros(self.n_layers_y, dtype=torch.float64)
         self.n_batches = 0
         self.n_examples = 0
+        self._discard_minibatch()
 
     # ------------------------------------------------------------------ per minibatch
 
@@ -427,10 +476,49 @@ class MinibatchCKA:
             _check_min_examples(activations.shape[0], 4, f"layer {name!r}")
         gram = centred_gram(activations, self._workspace)
         if not bool(torch.isfinite(gram).all()):
-            if not bool(torch.isfinite(activations).all()):
-                raise ValueError(f"layer {name!r}: activations contain NaN or inf values")
-            raise ValueError(f"layer {name!r}: the Gram matrix overflows (activations too large for float32)")
+            _raise_not_finite(name, activations)
         return gram
+
+    def add_layer(self, index: int, activations: torch.Tensor, *, side: str = "x") -> None:
+        """Reduce one layer's activations for the current minibatch to its HSIC vector; nothing else is kept.
+
+        Call it once for every layer of a minibatch (e.g. inside a forward hook), in any order, then
+        `finish_minibatch()`; `update` does both. Memory: one float64 vector of n(n−1)/2 per layer, in buffers
+        reused from minibatch to minibatch.
+
+        Args:
+            index: the layer's position on its side, 0 ≤ index < n_layers_x (or n_layers_y).
+            activations: (n, ...) the layer's activations; every layer of the minibatch holds the same n ≥ 4.
+            side: "x", or "y" when the engine compares two sets of layers.
+        """
+        self._add(activations, [(side, index)])
+
+    def finish_minibatch(self) -> None:
+        """Add the HSIC of every layer pair of the minibatch whose layers `add_layer` has reduced."""
+        if self._batch_n is None:
+            raise RuntimeError("finish_minibatch() before any add_layer() of this minibatch")
+        missing = [self.names_x[i] for i, done in enumerate(self._added[0]) if not done]
+        if not self.self_comparison:
+            missing += [self.names_y[i] for i, done in enumerate(self._added[1]) if not done]
+        if missing:
+            self._discard_minibatch()
+            raise RuntimeError(f"layer(s) {missing} gave no activations in this minibatch")
+        n = self._batch_n
+        vectors_x = self._vectors("x")  # (Lx, n(n-1)/2)
+        if self.self_comparison:
+            cross = vectors_x @ vectors_x.T
+            cross = (cross + cross.T) / 2  # bitwise symmetric (a blocked GEMM need not be)
+            self_x = self_y = cross.diagonal()
+        else:
+            vectors_y = self._vectors("y")
+            cross = vectors_x @ vectors_y.T
+            self_x, self_y = (vectors_x * vectors_x).sum(1), (vectors_y * vectors_y).sum(1)
+        self.hsic_xy += cross.cpu()
+        self.hsic_xx += self_x.cpu()
+        self.hsic_yy += self_y.cpu()
+        self.n_batches += 1
+        self.n_examples += n
+        self._discard_minibatch()
 
     def update(self, xs: Sequence[torch.Tensor], ys: Sequence[torch.Tensor] | None = None) -> None:
         """Add one minibatch.
@@ -444,11 +532,15 @@ class MinibatchCKA:
             ys = self._check_layers(ys, self.n_layers_y, "ys")
         elif self.n_layers_y != self.n_layers_x:
             raise ValueError("ys=None compares xs with themselves, but n_layers_y != n_layers_x")
-        grams_x = [self.gram(x, name) for x, name in zip(xs, self.names_x, strict=True)]
-        grams_y = (
-            None if ys is None else [self.gram(y, name) for y, name in zip(ys, self.names_y, strict=True)]
-        )
-        self.update_grams(grams_x, grams_y)
+        if ys is not None and self.self_comparison:
+            raise ValueError("this engine compares X with itself (n_layers_y=None): call update(xs)")
+        self._discard_minibatch()
+        for index, x in enumerate(xs):
+            targets = [("x", index)] + ([("y", index)] if ys is None and not self.self_comparison else [])
+            self._add(x, targets)
+        for index, y in enumerate(ys or []):
+            self._add(y, [("y", index)])
+        self.finish_minibatch()
 
     def update_grams(
         self, grams_x: Sequence[torch.Tensor], grams_y: Sequence[torch.Tensor] | None = None
@@ -456,7 +548,7 @@ class MinibatchCKA:
         """Add one minibatch given each layer's (n, n) Gram matrix (e.g. from `gram` inside a forward hook).
 
         Args:
-            grams_x: one symmetric (n, n) Gram matrix per X layer (diagonals are ignored).
+            grams_x: one symmetric (n, n) Gram matrix per X layer (only the strict upper triangle is read).
             grams_y: one per Y layer, same n; None means grams_y = grams_x.
         """
         if len(grams_x) != self.n_layers_x:
@@ -465,6 +557,10 @@ class MinibatchCKA:
             raise ValueError(f"expected {self.n_layers_y} Y Gram matrices, got {len(grams_y)}")
         if grams_y is None and self.n_layers_y != self.n_layers_x:
             raise ValueError("grams_y=None compares X with itself, but n_layers_y != n_layers_x")
+        if grams_y is not None and self.self_comparison:
+            raise ValueError(
+                "this engine compares X with itself (n_layers_y=None): call update_grams(grams_x)"
+            )
         n = grams_x[0].shape[0]
         for gram, name in zip(
             [*grams_x, *(grams_y or [])], [*self.names_x, *(self.names_y if grams_y else [])], strict=True
@@ -475,21 +571,87 @@ class MinibatchCKA:
                     "every layer must hold the same examples"
                 )
         _check_min_examples(n, 4, "minibatch")
-        device = grams_x[0].device
-        vectors_x = torch.stack([_hsic_vector(g.to(device)) for g in grams_x])  # (Lx, n(n-1)/2)
-        if grams_y is None:
-            cross = vectors_x @ vectors_x.T
-            cross = (cross + cross.T) / 2  # bitwise symmetric (a blocked GEMM need not be)
-            self_x = self_y = cross.diagonal()
+        self._discard_minibatch()
+        sides = [("x", grams_x), ("y", grams_y if grams_y is not None else grams_x)]
+        for side, grams in sides[: 1 if self.self_comparison else 2]:
+            for index, gram in enumerate(grams):
+                copy = self._workspace.get("gram", n * n, torch.float64, gram.device).view(n, n)
+                self._store(copy.copy_(gram), [(side, index)], self._name(side, index))
+        self.finish_minibatch()
+
+    # ------------------------------------------------------------------ per layer, inside
+
+    def _name(self, side: str, index: int) -> str:
+        if side not in ("x", "y") or (side == "y" and self.self_comparison):
+            raise ValueError(
+                "side must be 'x'" + ("" if self.self_comparison else " or 'y'") + f", got {side!r}"
+            )
+        names = self.names_x if side == "x" else self.names_y
+        if not 0 <= index < len(names):
+            raise IndexError(f"layer index {index} out of range for side {side!r} ({len(names)} layers)")
+        return names[index]
+
+    def _add(self, activations: torch.Tensor, targets: Sequence[tuple[str, int]]) -> None:
+        """Reduce one layer's activations once and store its HSIC vector at every (side, index) in targets."""
+        name = self._name(*targets[0])
+        for target in targets[1:]:
+            self._name(*target)
+        if not isinstance(activations, torch.Tensor):
+            raise TypeError(f"layer {name!r}: expected a torch.Tensor, got {type(activations).__name__}")
+        n = activations.shape[0] if activations.ndim else 0
+        if n < 4:
+            _check_min_examples(n, 4, f"layer {name!r}")
+        self._check_batch(name, n, activations.device)
+        self._store(_upper_gram(activations, self._workspace), targets, name, activations)
+
+    def _check_batch(self, name: str, n: int, device: torch.device) -> None:
+        if self._batch_n is None:
+            self._batch_n, self._batch_device = n, device
+        elif n != self._batch_n:
+            self._discard_minibatch()
+            raise ValueError(
+                f"layer {name!r}: {n} examples, but this minibatch's other layers hold {self._batch_n}: "
+                "every layer must hold the same examples"
+            )
+
+    def _store(
+        self,
+        gram: torch.Tensor,
+        targets: Sequence[tuple[str, int]],
+        name: str,
+        activations: torch.Tensor | None = None,
+    ) -> None:
+        n = gram.shape[0]
+        self._check_batch(name, n, gram.device)
+        side, index = targets[0]
+        row = self._vectors(side)[index]
+        if gram.device == row.device:
+            _hsic_vector_into(gram, row)
         else:
-            vectors_y = torch.stack([_hsic_vector(g.to(device)) for g in grams_y])
-            cross = vectors_x @ vectors_y.T
-            self_x, self_y = (vectors_x * vectors_x).sum(1), (vectors_y * vectors_y).sum(1)
-        self.hsic_xy += cross.cpu()
-        self.hsic_xx += self_x.cpu()
-        self.hsic_yy += self_y.cpu()
-        self.n_batches += 1
-        self.n_examples += n
+            row.copy_(
+                _hsic_vector_into(gram, torch.empty(row.shape, dtype=torch.float64, device=gram.device))
+            )
+        if not bool(torch.isfinite(row).all()):
+            self._discard_minibatch()
+            _raise_not_finite(name, activations)
+        for other_side, other_index in targets:
+            if (other_side, other_index) != (side, index):
+                self._vectors(other_side)[other_index].copy_(row)
+            self._added[0 if other_side == "x" else 1][other_index] = True
+
+    def _vectors(self, side: str) -> torch.Tensor:
+        """This minibatch's (L, n(n−1)/2) float64 HSIC vectors of one side (a reused buffer)."""
+        n = self._batch_n
+        assert n is not None and self._batch_device is not None
+        layers = self.n_layers_x if side == "x" else self.n_layers_y
+        length = n * (n - 1) // 2
+        storage = self._workspace.get(f"vectors-{side}", layers * length, torch.float64, self._batch_device)
+        return storage.view(layers, length)
+
+    def _discard_minibatch(self) -> None:
+        self._batch_n: int | None = None
+        self._batch_device: torch.device | None = None
+        self._added = ([False] * self.n_layers_x, [False] * self.n_layers_y)
 
     def _check_layers(self, layers: Sequence[torch.Tensor], expected: int, what: str) -> list[torch.Tensor]:
         if isinstance(layers, torch.Tensor):
@@ -604,6 +766,14 @@ class MinibatchCKA:
 # --------------------------------------------------------------------------------------------- end to end
 
 
+def _positions(names: Sequence[str], side: str) -> dict[str, list[tuple[str, int]]]:
+    """Each layer name's (side, index) positions in an engine (a name listed twice has two)."""
+    positions: dict[str, list[tuple[str, int]]] = {}
+    for index, name in enumerate(names):
+        positions.setdefault(name, []).append((side, index))
+    return positions
+
+
 def cka_matrix(
     model_a: torch.nn.Module,
     model_b: torch.nn.Module | None,
@@ -617,9 +787,9 @@ def cka_matrix(
     """Minibatch linear CKA between every layer of `model_a` and every layer of `model_b`, end to end.
 
     A driver over `activations.capture`: each minibatch goes through each model once under
-    `torch.inference_mode()`; forward hooks reduce every layer's activations to its centred Gram matrix as
-    soon as the layer has run (activations are never stored), then one `MinibatchCKA.update_grams` adds all
-    layer pairs. Memory: O((La + Lb) · b²).
+    `torch.inference_mode()`; forward hooks reduce every layer's activations to its HSIC vector
+    (`MinibatchCKA.add_layer`) as soon as the layer has run (activations are never stored), then one
+    `MinibatchCKA.finish_minibatch` adds all layer pairs. Memory: (La + Lb) · b(b−1)/2 float64, reused.
 
     Minibatches: a tensor of N images is cut into ceil(N / batch_size) near-equal minibatches (no short last
     one); for a loader, a last minibatch of fewer than 4 images (the estimator's minimum) is merged into
@@ -649,24 +819,23 @@ def cka_matrix(
     engine = MinibatchCKA(
         len(names_a), None if self_comparison else len(names_b), names_x=names_a, names_y=names_b
     )
-    grams: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] = ({}, {})
+    targets_a = _positions(names_a, "x")
+    targets_b = {} if self_comparison else _positions(names_b, "y")
+    if within:  # one model: a layer may be on both sides
+        targets = [
+            {name: targets_a.get(name, []) + targets_b.get(name, []) for name in {**targets_a, **targets_b}}
+        ]
+    else:
+        targets = [targets_a, targets_b]
 
     def consumer(side: int):
         def consume(name: str, activation: torch.Tensor) -> None:
-            grams[side][name] = engine.gram(activation, name)
+            engine._add(activation, targets[side][name])
 
         return consume
 
     def add_minibatch(index: int, images: torch.Tensor) -> None:
-        side_b = grams[0] if within else grams[1]
-        missing = [n for n in names_a if n not in grams[0]] + [n for n in names_b if n not in side_b]
-        if missing:
-            raise RuntimeError(f"layer(s) {missing} did not run in the forward pass")
-        engine.update_grams(
-            [grams[0][n] for n in names_a], None if self_comparison else [side_b[n] for n in names_b]
-        )
-        for store in grams:
-            store.clear()
+        engine.finish_minibatch()
 
     if within:
         models, layer_sets = [model_a], [list(dict.fromkeys(names_a + names_b))]
@@ -726,7 +895,7 @@ def joint_cka(
 ) -> tuple[torch.Tensor, list[list[str]]]:
     """Minibatch CKA of every layer of several models with every other, from one pass over the images.
 
-    Each model runs once per minibatch and each of its layers becomes one centred Gram matrix; one
+    Each model runs once per minibatch and each of its layers becomes one HSIC vector; one
     `cka.MinibatchCKA` update adds every pair of layers of every pair of models. Within-model and cross-model
     matrices are blocks of the result (`joint_block`), equal to what `cka.cka_matrix` gives pair by pair, at
     one set of Grams per model instead of one per comparison. Cached on disk (`seelike.cache.memoize`: the
@@ -746,18 +915,20 @@ def joint_cka(
         raise ValueError("give one non-empty layer list per model")
     flat = [f"{m}:{n}" for m, ns in enumerate(names) for n in ns]
     engine = MinibatchCKA(len(flat), names_x=flat)
-    grams: list[dict[str, torch.Tensor]] = [{} for _ in models]
+    offsets = [sum(len(ns) for ns in names[:m]) for m in range(len(models))]
+    targets = [
+        {name: [("x", offsets[m] + i) for i, n in enumerate(ns) if n == name] for name in ns}
+        for m, ns in enumerate(names)
+    ]
 
     def consumer(m: int):
         def consume(name: str, activation: torch.Tensor) -> None:
-            grams[m][name] = engine.gram(activation, f"{m}:{name}")
+            engine._add(activation, targets[m][name])
 
         return consume
 
     def add_minibatch(index: int, batch: torch.Tensor) -> None:
-        engine.update_grams([grams[m][n] for m, ns in enumerate(names) for n in ns])
-        for store in grams:
-            store.clear()
+        engine.finish_minibatch()
 
     capture(list(models), names, images, [consumer(m) for m in range(len(models))],
             batch_size=batch_size, progress=progress, on_batch_end=add_minibatch, min_batch=4,
