@@ -365,8 +365,8 @@ def run_benchmarks(args, rows: list[tuple[str, str, str]], tables: list[str]) ->
                 f"(d) attention distance, N={results['passes']['qk']['images']:,}: "
                 + ("Triton" if cuda else "torch reference") + " vs materialising",
                 "INFO",
-                f"{s['attention_speedup']:.2f}× faster, "
-                + ("memory ratio n/a" if memory is None else f"{memory:.1f}× less memory")
+                f"speed-up {s['attention_speedup']:.2f}×, "
+                + ("memory ratio n/a" if memory is None else f"memory ratio {memory:.2f}")
                 + f", max rel. diff {s['attention_rel_diff']:.1e}",
             ))  # fmt: skip
     except Exception as error:

@@ -315,7 +315,8 @@ def _upper_gram(x: torch.Tensor, workspace: _Workspace) -> torch.Tensor:
             centred = x - _centring_reference(x)
             return (centred @ centred.T).double()
     chunk_elements, block_rows = _gram_layout()
-    width = max(1, min(d, chunk_elements // n))
+    chunks = -(-d // max(1, min(d, chunk_elements // n)))  # ceil: as few chunks as the buffer allows
+    width = -(-d // chunks)  # of equal width (no narrow last one)
     rows = min(n, block_rows)
     blocks = [(start, min(start + rows, n)) for start in range(0, n, rows)]
     buffer = workspace.get("chunk", n * width, x.dtype, x.device)
