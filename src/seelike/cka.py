@@ -767,11 +767,11 @@ class MinibatchCKA:
 # --------------------------------------------------------------------------------------------- end to end
 
 
-def _positions(names: Sequence[str], side: str) -> dict[str, list[tuple[str, int]]]:
-    """Each layer name's (side, index) positions in an engine (a name listed twice has two)."""
+def _positions(names: Sequence[str], side: str, offset: int = 0) -> dict[str, list[tuple[str, int]]]:
+    """Each layer name's (side, offset + index) positions in an engine (a name listed twice has two)."""
     positions: dict[str, list[tuple[str, int]]] = {}
     for index, name in enumerate(names):
-        positions.setdefault(name, []).append((side, index))
+        positions.setdefault(name, []).append((side, offset + index))
     return positions
 
 
@@ -917,10 +917,7 @@ def joint_cka(
     flat = [f"{m}:{n}" for m, ns in enumerate(names) for n in ns]
     engine = MinibatchCKA(len(flat), names_x=flat)
     offsets = [sum(len(ns) for ns in names[:m]) for m in range(len(models))]
-    targets = [
-        {name: [("x", offsets[m] + i) for i, n in enumerate(ns) if n == name] for name in ns}
-        for m, ns in enumerate(names)
-    ]
+    targets = [_positions(ns, "x", offsets[m]) for m, ns in enumerate(names)]
 
     def consumer(m: int):
         def consume(name: str, activation: torch.Tensor) -> None:
