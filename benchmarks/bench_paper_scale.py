@@ -12,11 +12,15 @@ N uniform random pixels in [0, 1] (`--img-size` square, seeded), made on the dev
 CKA passes (all under `torch.inference_mode()`, minibatches of `--batch-size`, the same minibatches):
 - forward: both models over all N images, no hooks.
 - forward + floor: the same forwards with hooks that only compute each layer's float32 Gram X·Xᵀ (TF32 off
-  on CUDA), as `bench_cka.py` does for the zoo: the hardware floor of minibatch CKA.
-- cka_matrix: `seelike.cka.cka_matrix(vit, resnet, images)` over all 74 × 50 layer pairs. Its time is split
-  into the forward (the forward pass's time), the Gram products (time inside `seelike.cka._upper_gram`,
-  measured by wrapping it; CUDA is synchronised around each call) and the rest (U-centring in float64, the
-  all-pairs matmul, hook dispatch): cka_matrix − forward − Gram products.
+  on CUDA), as `bench_cka.py` does for the zoo: the hardware floor of minibatch CKA. The time inside those
+  hooks is the floor's Gram products.
+- cka_matrix: `seelike.cka.cka_matrix(vit, resnet, images)` over all 74 × 50 layer pairs. Its time is split,
+  within the same pass, into the Gram products (time inside `seelike.cka._upper_gram`), the rest of the
+  engine's work (the rest of the time inside `MinibatchCKA._add`, which the hooks call, and
+  `finish_minibatch`: U-centring in float64, the all-pairs matmul) and the forward (everything outside the
+  engine, hook dispatch included). Each is measured by wrapping the function; CUDA is synchronised around
+  each call. (Before 4 Dec 2026 the forward was taken from the forward pass, which at 2 threads could leave
+  a negative rest.)
 Ratios are to (forward + floor) measured in the same run. With one CPU thread the clock is process CPU time
 (which other jobs on a shared machine disturb far less than wall time), otherwise wall time.
 
@@ -43,7 +47,9 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -172,12 +178,16 @@ class Clock:
         self.cpu += time.process_time() - self.start_cpu
 
 
-def forward(vit, resnet, data, batch_size: int, hooks: bool, device: torch.device) -> None:
+def forward(
+    vit, resnet, data, batch_size: int, hooks: bool, device: torch.device, spent: Clock | None = None
+) -> None:
+    """Both models over `data`; with `hooks`, every layer's float32 Gram, timed by `spent` if given."""
     from seelike import activations
 
     def gram(name: str, a: torch.Tensor) -> None:
-        a = a.reshape(a.shape[0], -1)
-        torch.mm(a, a.T)
+        with spent or contextlib.nullcontext():
+            a = a.reshape(a.shape[0], -1)
+            torch.mm(a, a.T)
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(torch.inference_mode())
@@ -191,26 +201,31 @@ def forward(vit, resnet, data, batch_size: int, hooks: bool, device: torch.devic
 
 
 @contextlib.contextmanager
-def timed_grams(device: torch.device):
-    """Wrap `seelike.cka._upper_gram` (one layer's centred Gram) to add up the time spent in it."""
-    import seelike.cka as cka
-
-    original = cka._upper_gram
+def timed(owner: Any, names: Sequence[str], device: torch.device):
+    """Wrap the functions `owner.<name>` for each name to add up the time spent in them (one Clock)."""
     spent = Clock(device)
+    originals = {name: getattr(owner, name) for name in names}
 
-    def upper_gram(x, workspace):
-        with spent:
-            return original(x, workspace)
+    def wrap(original):
+        @functools.wraps(original)
+        def timed_call(*args, **kwargs):
+            with spent:
+                return original(*args, **kwargs)
 
-    cka._upper_gram = upper_gram
+        return timed_call
+
+    for name, original in originals.items():
+        setattr(owner, name, wrap(original))
     try:
         yield spent
     finally:
-        cka._upper_gram = original
+        for name, original in originals.items():
+            setattr(owner, name, original)
 
 
 def run_pass(kind: str, spec: dict) -> dict:
     """One pass (warmed up on a few images first), timed, with its peak extra memory."""
+    import seelike.cka as cka
     from seelike import activations, attention
     from seelike.cka import cka_matrix
 
@@ -224,11 +239,13 @@ def run_pass(kind: str, spec: dict) -> dict:
     attention_batch = spec["attention_batch_size"]
     patch = vit.patch_embed.patch_size[0]
 
+    floor_clock: Clock | None = None  # the floor hooks' time, set per repeat below
+
     def call(x):
         if kind == "forward":
             return forward(vit, resnet, x, batch, hooks=False, device=device)
         if kind == "floor":
-            return forward(vit, resnet, x, batch, hooks=True, device=device)
+            return forward(vit, resnet, x, batch, hooks=True, device=device, spent=floor_clock)
         if kind == "cka":
             return cka_matrix(vit, resnet, x, batch_size=batch, progress=False)[0]
         method = "probabilities" if kind == "materialising" else "qk"
@@ -238,17 +255,27 @@ def run_pass(kind: str, spec: dict) -> dict:
             )
 
     call(small)  # thread pools, cuDNN/cuBLAS handles, the Triton compilation
-    result: dict = {"kind": kind, "images": len(data), "wall": [], "cpu": [], "gram_wall": [], "gram_cpu": []}
+    result: dict = {"kind": kind, "images": len(data), "wall": [], "cpu": []}
+    for part in ("gram", "engine"):
+        result.update({f"{part}_wall": [], f"{part}_cpu": []})
     for repeat in range(spec["repeats"]):
-        grams = timed_grams(device) if kind == "cka" else contextlib.nullcontext(None)
-        memory = PeakMemory(device) if repeat == 0 else contextlib.nullcontext(None)
-        with grams as gram_clock, memory as peak, Clock(device) as clock:
+        with contextlib.ExitStack() as stack:
+            parts = {}  # what of this pass's time is spent where, measured inside the pass
+            if kind == "cka":
+                parts["gram"] = stack.enter_context(timed(cka, ["_upper_gram"], device))
+                parts["engine"] = stack.enter_context(
+                    timed(cka.MinibatchCKA, ["_add", "finish_minibatch"], device)
+                )
+            elif kind == "floor":
+                parts["gram"] = floor_clock = Clock(device)
+            peak = stack.enter_context(PeakMemory(device)) if repeat == 0 else None
+            clock = stack.enter_context(Clock(device))
             value = call(data)
         result["wall"].append(clock.wall)
         result["cpu"].append(clock.cpu)
-        if gram_clock is not None:
-            result["gram_wall"].append(gram_clock.wall)
-            result["gram_cpu"].append(gram_clock.cpu)
+        for part, spent in parts.items():
+            result[f"{part}_wall"].append(spent.wall)
+            result[f"{part}_cpu"].append(spent.cpu)
         if peak is not None:
             result["extra_mb"] = peak.extra_bytes / 2**20
             result["memory_method"] = peak.method
@@ -328,11 +355,14 @@ def summary(results: dict) -> dict:
     key = "cpu" if spec["device"] == "cpu" and spec["threads"] == 1 else "wall"
     out: dict = {"clock": key}
     if {"forward", "floor", "cka"} <= p.keys():
-        forward_s, floor_s, cka_s = (min(p[k][key]) for k in ("forward", "floor", "cka"))
-        gram_s = min(p["cka"][f"gram_{key}"])
+        best = {k: min(range(len(p[k][key])), key=p[k][key].__getitem__) for k in ("floor", "cka")}
+        floor_s, cka_s = (p[k][key][best[k]] for k in ("floor", "cka"))
+        floor_grams = p["floor"][f"gram_{key}"][best["floor"]]  # each part from its pass's best repeat
+        gram_s, engine_s = (p["cka"][f"{part}_{key}"][best["cka"]] for part in ("gram", "engine"))
         out.update(
-            forward=forward_s, floor=floor_s, cka=cka_s, floor_grams=floor_s - forward_s, gram=gram_s,
-            rest=cka_s - forward_s - gram_s, ratio=cka_s / floor_s, layers=p["cka"]["layers"],
+            forward_pass=min(p["forward"][key]), floor=floor_s, cka=cka_s, floor_grams=floor_grams,
+            forward=cka_s - engine_s, gram=gram_s, rest=engine_s - gram_s, ratio=cka_s / floor_s,
+            layers=p["cka"]["layers"],
             cka_extra_mb=p["cka"].get("extra_mb"), floor_extra_mb=p["floor"].get("extra_mb"),
             forward_extra_mb=p["forward"].get("extra_mb"),
         )  # fmt: skip
@@ -371,10 +401,10 @@ def report(results: dict) -> str:
                 f"{'n/a' if extra is None else f'{extra:,.0f}'} |"
             )
         for label, value in (
-            ("floor Gram products alone ((forward + floor) − forward)", s["floor_grams"]),
-            ("cka_matrix: of which forward (the forward pass)", s["forward"]),
+            ("forward + floor: of which floor Gram products (time in its hooks)", s["floor_grams"]),
+            ("cka_matrix: of which forward (outside the engine)", s["forward"]),
             ("cka_matrix: of which Gram products (_upper_gram)", s["gram"]),
-            ("cka_matrix: of which the rest (U-centring, all-pairs matmul, hooks)", s["rest"]),
+            ("cka_matrix: of which the rest of the engine (U-centring, all-pairs matmul)", s["rest"]),
         ):
             lines.append(f"| {label} | | | {value / s['floor']:.3f} ({value:.2f} s) | |")
         lines.append("")

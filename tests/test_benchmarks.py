@@ -48,6 +48,9 @@ def test_paper_scale_benchmark_prints_its_tables(paper, capsys):
     summary = paper.summary(results)
     assert summary["attention_rel_diff"] < 1e-6  # the q·k path and materialising agree
     assert {"forward", "floor_grams", "gram", "rest", "ratio"} <= summary.keys()
+    # the split is measured inside each pass: parts are never negative and add up to the pass
+    assert min(summary[part] for part in ("forward", "floor_grams", "gram", "rest")) >= 0
+    assert summary["forward"] + summary["gram"] + summary["rest"] == pytest.approx(summary["cka"])
 
 
 def test_paper_scale_pass_in_a_fresh_process(paper):
