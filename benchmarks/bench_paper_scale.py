@@ -351,7 +351,7 @@ def summary(results: dict) -> dict:
     key = "cpu" if spec["device"] == "cpu" and spec["threads"] == 1 else "wall"
     out: dict = {"clock": key}
     if {"forward", "floor", "cka"} <= p.keys():
-        best = {k: min(range(len(p[k][key])), key=p[k][key].__getitem__) for k in ("floor", "cka")}
+        best = {k: p[k][key].index(min(p[k][key])) for k in ("floor", "cka")}  # the best repeat
         floor_s, cka_s = (p[k][key][best[k]] for k in ("floor", "cka"))
         floor_grams = p["floor"][f"gram_{key}"][best["floor"]]  # each part from its pass's best repeat
         gram_s, engine_s = (p["cka"][f"{part}_{key}"][best["cka"]] for part in ("gram", "engine"))
